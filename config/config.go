@@ -1,0 +1,200 @@
+// Package config holds cricketd's configuration: its defaults, the TOML file
+// format and its validation. Every key is documented in contrib/config.toml.
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults that other packages refer to.
+const (
+	DefaultListen             = "unix:///run/cricket/cricket.sock"
+	DefaultConfigPath         = "/etc/cricket/config.toml"
+	DefaultRoot               = "/var/lib/cricket"
+	DefaultState              = "/run/cricket"
+	DefaultSandboxImage       = "registry.k8s.io/pause:3.10"
+	DefaultContainerdAddress  = "/run/containerd/containerd.sock"
+	DefaultContainerdNS       = "k8s.io"
+	DefaultSnapshotter        = "overlayfs"
+	DefaultRuntimeHandler     = "runc"
+	DefaultRuntimeType        = "io.containerd.runc.v2"
+	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
+	DefaultCNIConfDir         = "/etc/cni/net.d"
+	DefaultMaxLogLineSize     = 16 * 1024
+)
+
+// Cgroup drivers.
+const (
+	CgroupDriverCgroupfs = "cgroupfs"
+	CgroupDriverSystemd  = "systemd"
+)
+
+// Config is cricketd's whole configuration. The zero value is not useful:
+// start from Default().
+type Config struct {
+	// Listen is the CRI endpoint, unix:///path or a bare path.
+	Listen string `toml:"listen"`
+	// Root holds state that must survive a reboot; State holds state that
+	// must not (sockets, netns pins, per-sandbox files).
+	Root     string `toml:"root"`
+	State    string `toml:"state"`
+	LogLevel string `toml:"log_level"`
+	// LogFormat is "text" or "json".
+	LogFormat string `toml:"log_format"`
+
+	SandboxImage             string   `toml:"sandbox_image"`
+	ImagePullProgressTimeout Duration `toml:"image_pull_progress_timeout"`
+	CgroupDriver             string   `toml:"cgroup_driver"`
+	MaxContainerLogLineSize  int      `toml:"max_container_log_line_size"`
+
+	Containerd   Containerd         `toml:"containerd"`
+	Registry     Registry           `toml:"registry"`
+	CNI          CNI                `toml:"cni"`
+	StreamServer StreamServer       `toml:"stream_server"`
+	Runtimes     map[string]Runtime `toml:"runtimes"`
+}
+
+// Containerd says how to reach containerd, or how to run it.
+type Containerd struct {
+	Address     string `toml:"address"`
+	Namespace   string `toml:"namespace"`
+	Snapshotter string `toml:"snapshotter"`
+	// Managed makes cricketd start and supervise its own containerd, with
+	// root, state and socket under cricketd's own root and state dirs.
+	Managed bool `toml:"managed"`
+	// Binary is the containerd executable for managed mode (looked up in PATH).
+	Binary string `toml:"binary"`
+}
+
+// Registry configures image pulls.
+type Registry struct {
+	// ConfigPath is a containerd-style hosts directory:
+	// <config_path>/<host[:port]>/hosts.toml.
+	ConfigPath string `toml:"config_path"`
+}
+
+// CNI configures pod networking through CNI plugins.
+type CNI struct {
+	BinDirs []string `toml:"bin_dirs"`
+	ConfDir string   `toml:"conf_dir"`
+}
+
+// StreamServer is where exec/attach/port-forward URLs point.
+type StreamServer struct {
+	Address string `toml:"address"`
+	// Port 0 picks a free port.
+	Port int `toml:"port"`
+}
+
+// Runtime is one runtime handler a pod can ask for by name.
+type Runtime struct {
+	// Type is the containerd runtime (shim) name.
+	Type string `toml:"type"`
+	// BinaryName is the OCI runtime binary the shim runs (default runc).
+	BinaryName string `toml:"binary_name"`
+	// Root is the OCI runtime's state root (the shim's default when empty).
+	Root          string `toml:"root"`
+	SystemdCgroup bool   `toml:"systemd_cgroup"`
+}
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	return &Config{
+		Listen:                   DefaultListen,
+		Root:                     DefaultRoot,
+		State:                    DefaultState,
+		LogLevel:                 "info",
+		LogFormat:                "text",
+		SandboxImage:             DefaultSandboxImage,
+		ImagePullProgressTimeout: Duration(5 * time.Minute),
+		CgroupDriver:             CgroupDriverCgroupfs,
+		MaxContainerLogLineSize:  DefaultMaxLogLineSize,
+		Containerd: Containerd{
+			Address:     DefaultContainerdAddress,
+			Namespace:   DefaultContainerdNS,
+			Snapshotter: DefaultSnapshotter,
+			Binary:      "containerd",
+		},
+		Registry:     Registry{ConfigPath: DefaultRegistryConfigPath},
+		CNI:          CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir},
+		StreamServer: StreamServer{Address: "127.0.0.1"},
+		Runtimes: map[string]Runtime{
+			DefaultRuntimeHandler: {Type: DefaultRuntimeType},
+		},
+	}
+}
+
+// SocketPath returns the filesystem path of the CRI endpoint.
+func (c *Config) SocketPath() string {
+	return strings.TrimPrefix(c.Listen, "unix://")
+}
+
+// Validate checks values that the decoder cannot.
+func (c *Config) Validate() error {
+	if p := c.SocketPath(); strings.Contains(p, "://") {
+		return fmt.Errorf("listen %q: only unix:// endpoints are supported", c.Listen)
+	} else if !filepath.IsAbs(p) {
+		return fmt.Errorf("listen %q: socket path must be absolute", c.Listen)
+	}
+	for name, dir := range map[string]string{"root": c.Root, "state": c.State} {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("%s %q: must be an absolute path", name, dir)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+	}
+	switch c.CgroupDriver {
+	case CgroupDriverCgroupfs, CgroupDriverSystemd:
+	default:
+		return fmt.Errorf("cgroup_driver %q: want %s or %s", c.CgroupDriver, CgroupDriverCgroupfs, CgroupDriverSystemd)
+	}
+	if c.SandboxImage == "" {
+		return fmt.Errorf("sandbox_image must not be empty")
+	}
+	if c.ImagePullProgressTimeout < 0 {
+		return fmt.Errorf("image_pull_progress_timeout %s: must not be negative", c.ImagePullProgressTimeout)
+	}
+	if c.MaxContainerLogLineSize <= 0 {
+		return fmt.Errorf("max_container_log_line_size %d: must be positive", c.MaxContainerLogLineSize)
+	}
+	if c.Containerd.Namespace == "" {
+		return fmt.Errorf("containerd.namespace must not be empty")
+	}
+	if !c.Containerd.Managed && c.Containerd.Address == "" {
+		return fmt.Errorf("containerd.address must not be empty")
+	}
+	if c.Containerd.Snapshotter == "" {
+		return fmt.Errorf("containerd.snapshotter must not be empty")
+	}
+	if net.ParseIP(c.StreamServer.Address) == nil {
+		return fmt.Errorf("stream_server.address %q: not an IP address", c.StreamServer.Address)
+	}
+	if c.StreamServer.Port < 0 || c.StreamServer.Port > 65535 {
+		return fmt.Errorf("stream_server.port %d: out of range", c.StreamServer.Port)
+	}
+	if _, ok := c.Runtimes[DefaultRuntimeHandler]; !ok {
+		return fmt.Errorf("runtimes: the default handler %q must be configured", DefaultRuntimeHandler)
+	}
+	for name, rt := range c.Runtimes {
+		if name == "" {
+			return fmt.Errorf("runtimes: empty handler name")
+		}
+		if rt.Type == "" {
+			rt.Type = DefaultRuntimeType
+			c.Runtimes[name] = rt
+		}
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+// Package cri is cricket's gRPC facade: it registers the CRI v1
+// RuntimeService and ImageService, validates requests, converts between CRI
+// messages and domain types, and delegates to the domain packages. Logging
+// and error mapping happen once, in the decorator (instrument.go). RPCs that
+// have no implementation yet fall through to the generated Unimplemented
+// methods.
+package cri
+
+import (
+	"log/slog"
+
+	"github.com/containerd/containerd/v2/client"
+	"google.golang.org/grpc"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/network"
+)
+
+// Deps are the domain services the facade delegates to.
+type Deps struct {
+	Config     *config.Config
+	Containerd *client.Client
+	Images     *image.Service
+	Network    *network.Manager
+	Log        *slog.Logger
+}
+
+// Server implements runtime.RuntimeServiceServer and
+// runtime.ImageServiceServer.
+type Server struct {
+	runtime.UnimplementedRuntimeServiceServer
+	runtime.UnimplementedImageServiceServer
+	Deps
+}
+
+// New returns the facade over deps.
+func New(deps Deps) *Server {
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	return &Server{Deps: deps}
+}
+
+// NewGRPCServer returns a gRPC server with the instrumentation decorator
+// installed and the CRI services registered.
+func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	in := &instrument{log: s.Log}
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(in.unary),
+		grpc.ChainStreamInterceptor(in.stream),
+		// kubelet sends and receives up to 16 MiB messages.
+		grpc.MaxRecvMsgSize(16*1024*1024),
+		grpc.MaxSendMsgSize(16*1024*1024),
+	)
+	g := grpc.NewServer(opts...)
+	runtime.RegisterRuntimeServiceServer(g, s)
+	runtime.RegisterImageServiceServer(g, s)
+	return g
+}

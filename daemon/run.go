@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	clog "github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+
+	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/containerdproc"
+	"github.com/cricket-cri/cricket/cri"
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/version"
+	"github.com/cricket-cri/cricket/network"
+)
+
+// shutdownGrace bounds how long in-flight calls may finish after a signal.
+const shutdownGrace = 10 * time.Second
+
+// Run serves CRI until ctx is cancelled, then shuts down in order: stop
+// accepting calls, let in-flight calls finish (bounded), close the socket,
+// stop a managed containerd. Containers keep running throughout.
+func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
+	log := newLogger(cfg, logOut)
+	for _, dir := range []string{cfg.Root, cfg.State} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return err
+		}
+	}
+	// Claim the socket first: a second daemon must fail before it touches
+	// containerd or any state.
+	lis, err := listen(cfg.SocketPath())
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+
+	address := cfg.Containerd.Address
+	if cfg.Containerd.Managed {
+		sup, err := containerdproc.Start(ctx, containerdproc.Options{
+			Layout: containerdproc.Layout{
+				Root:  filepath.Join(cfg.Root, "containerd"),
+				State: filepath.Join(cfg.State, "containerd"),
+			},
+			Binary: cfg.Containerd.Binary,
+			Log:    log,
+		})
+		if err != nil {
+			return err
+		}
+		defer sup.Stop(shutdownGrace)
+		address = sup.Address()
+		// Report the address in use (Status verbose shows the config).
+		c := *cfg
+		c.Containerd.Address = address
+		cfg = &c
+	}
+	cc, err := client.New(address,
+		client.WithDefaultNamespace(cfg.Containerd.Namespace),
+		// Short reconnect backoff: after a containerd restart, calls should
+		// succeed again within seconds.
+		client.WithTimeout(2*time.Second),
+	)
+	if err != nil {
+		return fmt.Errorf("containerd client for %s: %w", address, err)
+	}
+	defer cc.Close()
+
+	images, err := image.New(cc, image.Options{
+		Snapshotter:         cfg.Containerd.Snapshotter,
+		RegistryConfigPath:  cfg.Registry.ConfigPath,
+		PullProgressTimeout: time.Duration(cfg.ImagePullProgressTimeout),
+		SandboxImage:        cfg.SandboxImage,
+		Log:                 log.With("component", "image"),
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox_image: %w", err)
+	}
+	cni, err := network.NewCNIConfig(network.CNIOptions{
+		ConfDir: cfg.CNI.ConfDir,
+		BinDirs: cfg.CNI.BinDirs,
+		Log:     log.With("component", "network"),
+	})
+	if err != nil {
+		return err
+	}
+	netm := network.NewManager(cni)
+	defer netm.Close()
+
+	srv := cri.New(cri.Deps{Config: cfg, Containerd: cc, Images: images, Network: netm, Log: log})
+	g := srv.NewGRPCServer()
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(lis) }()
+	log.Info("cricketd serving CRI", "version", version.String(), "listen", cfg.SocketPath(),
+		"containerd", address, "namespace", cfg.Containerd.Namespace, "managed", cfg.Containerd.Managed)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve CRI: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight calls", "grace", shutdownGrace)
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(shutdownGrace):
+		log.Warn("in-flight calls did not finish in time; closing them")
+		g.Stop()
+	}
+	log.Info("cricketd stopped")
+	return nil
+}
+
+func newLogger(cfg *config.Config, out io.Writer) *slog.Logger {
+	// containerd's client libraries log through logrus; keep their chatter
+	// (every registry fallback, every 404) for debug level.
+	clog.L.Logger.SetOutput(out)
+	if cfg.LogLevel == "debug" {
+		clog.L.Logger.SetLevel(logrus.DebugLevel)
+	} else {
+		clog.L.Logger.SetLevel(logrus.WarnLevel)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}

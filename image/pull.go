@@ -1,0 +1,112 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/remotes/docker/config"
+	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Pull fetches ref for the default platform, unpacks it into the configured
+// snapshotter and returns the image ID. Concurrent pulls of one reference
+// share a single pull.
+func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (string, error) {
+	named, err := ParseRef(ref)
+	if err != nil {
+		return "", err
+	}
+	return s.pulls.do(ctx, named.String(), func(ctx context.Context) (string, error) {
+		return s.pull(ctx, named, auth)
+	})
+}
+
+func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (string, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tracker := newProgressTracker(s.opts.PullProgressTimeout)
+	go tracker.watch(ctx, cancel)
+
+	name := named.String()
+	img, err := s.client.Pull(ctx, name,
+		client.WithPullUnpack,
+		client.WithPullSnapshotter(s.opts.Snapshotter),
+		client.WithPlatformMatcher(s.platform),
+		client.WithResolver(s.resolver(ctx, named, auth, tracker)),
+	)
+	if err != nil {
+		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
+			err = cause
+		}
+		return "", pullError(name, err)
+	}
+	ci, err := s.content.get(ctx, img.Target())
+	if err != nil {
+		return "", err
+	}
+	id := ci.configDesc.Digest.String()
+	// The ID record keeps the image (and its content) alive, addressable by
+	// ID, when all its tags have moved on to other images.
+	if err := s.putRecord(ctx, id, img.Target()); err != nil {
+		return "", err
+	}
+	s.opts.Log.Info("image pulled", "image", name, "id", id)
+	return id, nil
+}
+
+// putRecord creates or updates the image record name -> target.
+func (s *Service) putRecord(ctx context.Context, name string, target ocispec.Descriptor) error {
+	store := s.client.ImageService()
+	rec := images.Image{Name: name, Target: target}
+	if _, err := store.Create(ctx, rec); err == nil || !errdefs.IsAlreadyExists(err) {
+		return err
+	}
+	_, err := store.Update(ctx, rec, "target")
+	return err
+}
+
+// resolver builds the registry resolver for one pull: hosts from the
+// hosts.toml directory, the request's credentials, and progress tracking on
+// every HTTP client.
+func (s *Service) resolver(ctx context.Context, named reference.Named, auth *Auth, tracker *progressTracker) remotes.Resolver {
+	refHost := reference.Domain(named)
+	hosts := config.ConfigureHosts(ctx, config.HostOptions{
+		HostDir: config.HostDirFromRoot(s.opts.RegistryConfigPath),
+		Credentials: func(host string) (string, string, error) {
+			return auth.credentials(refHost, host)
+		},
+		UpdateClient: func(c *http.Client) error {
+			c.Transport = tracker.wrap(c.Transport)
+			return nil
+		},
+	})
+	headers := http.Header{}
+	if auth != nil && auth.RegistryToken != "" {
+		headers.Set("Authorization", "Bearer "+auth.RegistryToken)
+	}
+	return docker.NewResolver(docker.ResolverOptions{Hosts: hosts, Headers: headers})
+}
+
+// pullError gives registry failures the errdefs class the CRI maps to a
+// gRPC code, keeping containerd's message.
+func pullError(name string, err error) error {
+	var status remoteerrors.ErrUnexpectedStatus
+	switch {
+	case errors.Is(err, docker.ErrInvalidAuthorization):
+		err = fmt.Errorf("%w: %w", err, errdefs.ErrUnauthenticated)
+	case errors.As(err, &status) && status.StatusCode == http.StatusUnauthorized:
+		err = fmt.Errorf("%w: %w", err, errdefs.ErrUnauthenticated)
+	case errors.As(err, &status) && status.StatusCode == http.StatusForbidden:
+		err = fmt.Errorf("%w: %w", err, errdefs.ErrPermissionDenied)
+	}
+	return fmt.Errorf("pull image %q: %w", name, err)
+}

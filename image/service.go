@@ -1,0 +1,81 @@
+// Package image is cricket's image service on containerd: pulling through
+// containerd-style registry host configuration, resolving references and IDs,
+// listing, removing and measuring images. containerd's image records are the
+// only state; see catalog.go for how records map to CRI images.
+package image
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/platforms"
+)
+
+// Options configure the image Service.
+type Options struct {
+	// Snapshotter images are unpacked into.
+	Snapshotter string
+	// RegistryConfigPath is a containerd-style hosts.toml directory.
+	RegistryConfigPath string
+	// PullProgressTimeout cancels a pull that receives nothing for this long.
+	PullProgressTimeout time.Duration
+	// SandboxImage is reported pinned.
+	SandboxImage string
+	Log          *slog.Logger
+}
+
+// Service implements the CRI image operations. Safe for concurrent use.
+type Service struct {
+	client       *client.Client
+	opts         Options
+	platform     platforms.MatchComparer
+	sandboxImage string // normalized
+	content      *contentCache
+	pulls        flights
+	fsUsage      fsUsageCache
+}
+
+// New returns an image Service on a connected containerd client whose
+// default namespace is cricket's.
+func New(c *client.Client, opts Options) (*Service, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	named, err := ParseRef(opts.SandboxImage)
+	if err != nil {
+		return nil, err
+	}
+	platform := platforms.Default()
+	return &Service{
+		client:       c,
+		opts:         opts,
+		platform:     platform,
+		sandboxImage: named.String(),
+		content:      newContentCache(c.ContentStore(), platform),
+	}, nil
+}
+
+// Get resolves ref (a name in any form, a full image ID or a unique ID
+// prefix). Absent images are errdefs NotFound errors.
+func (s *Service) Get(ctx context.Context, ref string) (*Image, error) {
+	cat, err := s.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cat.find(ref)
+}
+
+// List returns every image, each once with all of its tags and digests.
+func (s *Service) List(ctx context.Context) ([]*Image, error) {
+	cat, err := s.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Image, 0, len(cat.byID))
+	for _, img := range cat.byID {
+		out = append(out, img)
+	}
+	return out, nil
+}
