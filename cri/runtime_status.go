@@ -24,6 +24,13 @@ func (s *Server) Status(ctx context.Context, r *runtime.StatusRequest) (*runtime
 			runtimeCond.Message += ": " + err.Error()
 		}
 	}
+	if runtimeCond.Status && s.Recovered != nil {
+		if err := s.Recovered(); err != nil {
+			runtimeCond.Status = false
+			runtimeCond.Reason = "StateRecoveryPending"
+			runtimeCond.Message = err.Error()
+		}
+	}
 	networkCond := &runtime.RuntimeCondition{Type: runtime.NetworkReady, Status: true}
 	if err := s.Network.Ready(); err != nil {
 		networkCond.Status = false

@@ -14,8 +14,10 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/container"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/sandbox"
 )
 
 // Deps are the domain services the facade delegates to.
@@ -24,7 +26,12 @@ type Deps struct {
 	Containerd *client.Client
 	Images     *image.Service
 	Network    *network.Manager
-	Log        *slog.Logger
+	Sandboxes  *sandbox.Manager
+	Containers *container.Manager
+	// Recovered returns nil once pods and containers are restored; until
+	// then their RPCs fail with Unavailable.
+	Recovered func() error
+	Log       *slog.Logger
 }
 
 // Server implements runtime.RuntimeServiceServer and
@@ -48,8 +55,8 @@ func New(deps Deps) *Server {
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	in := &instrument{log: s.Log}
 	opts = append(opts,
-		grpc.ChainUnaryInterceptor(in.unary),
-		grpc.ChainStreamInterceptor(in.stream),
+		grpc.ChainUnaryInterceptor(in.unary, s.gateUnary),
+		grpc.ChainStreamInterceptor(in.stream, s.gateStream),
 		// kubelet sends and receives up to 16 MiB messages.
 		grpc.MaxRecvMsgSize(16*1024*1024),
 		grpc.MaxSendMsgSize(16*1024*1024),

@@ -14,11 +14,15 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/container"
 	"github.com/cricket-cri/cricket/containerdproc"
 	"github.com/cricket-cri/cricket/cri"
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/version"
 	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/spec"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after a signal.
@@ -91,10 +95,43 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	netm := network.NewManager(cni)
+	netm := network.NewManager(cni, cfg.State)
 	defer netm.Close()
 
-	srv := cri.New(cri.Deps{Config: cfg, Containerd: cc, Images: images, Network: netm, Log: log})
+	oom := spec.NewOOMScore(log)
+	sandboxes := sandbox.New(cc, images, netm, sandbox.Options{
+		Root:          cfg.Root,
+		State:         cfg.State,
+		Namespace:     cfg.Containerd.Namespace,
+		Snapshotter:   cfg.Containerd.Snapshotter,
+		SandboxImage:  cfg.SandboxImage,
+		SystemdCgroup: cfg.CgroupDriver == config.CgroupDriverSystemd,
+		Runtimes:      cfg.Runtimes,
+		OOM:           oom,
+		Log:           log.With("component", "sandbox"),
+	})
+	containers := container.New(cc, images, sandboxes, container.Options{
+		Root:           cfg.Root,
+		State:          cfg.State,
+		Namespace:      cfg.Containerd.Namespace,
+		Snapshotter:    cfg.Containerd.Snapshotter,
+		MaxLogLineSize: cfg.MaxContainerLogLineSize,
+		OOM:            oom,
+		Log:            log.With("component", "container"),
+	})
+	// Recover before serving: every call must see the state as it was.
+	// Events start first so that no exit falls between recovery and the
+	// subscription (a duplicate exit is harmless).
+	monitor := events.Start(cc, cfg.Containerd.Namespace, log.With("component", "events"), sandboxes, containers)
+	defer monitor.Stop()
+	// cricketd serves at once (Status must answer even when containerd
+	// does not); pod and container calls wait for recovery, which needs
+	// containerd and runs as soon as it answers.
+	recovered := newGate()
+	go recoverWhenReachable(ctx, cc, log, recovered, sandboxes.Recover, containers.Recover)
+
+	srv := cri.New(cri.Deps{Config: cfg, Containerd: cc, Images: images, Network: netm,
+		Sandboxes: sandboxes, Containers: containers, Recovered: recovered.Err, Log: log})
 	g := srv.NewGRPCServer()
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()

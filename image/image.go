@@ -42,3 +42,15 @@ func (i *Image) User() (uid *int64, username string) {
 	}
 	return nil, user
 }
+
+// RepoTagOrID names the image for records that want one name: its first
+// tag, else its first digest, else its ID.
+func (i *Image) RepoTagOrID() string {
+	switch {
+	case len(i.RepoTags) > 0:
+		return i.RepoTags[0]
+	case len(i.RepoDigests) > 0:
+		return i.RepoDigests[0]
+	}
+	return i.ID
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 )
 
@@ -78,4 +79,18 @@ func (s *Service) List(ctx context.Context) ([]*Image, error) {
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// Ensure returns the image ref names, pulling it (without credentials) if
+// it is not present.
+func (s *Service) Ensure(ctx context.Context, ref string) (*Image, error) {
+	img, err := s.Get(ctx, ref)
+	if err == nil || !errdefs.IsNotFound(err) {
+		return img, err
+	}
+	id, err := s.Pull(ctx, ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
 }

@@ -100,7 +100,9 @@ func (c *CNIConfig) reload() {
 
 func (c *CNIConfig) load() (gocni.CNI, error) {
 	cni, err := gocni.New(
-		gocni.WithMinNetworkCount(2), // loopback + the pod network
+		// One pod network; cricket brings up loopback itself (netlink),
+		// which saves a plugin exec per pod.
+		gocni.WithMinNetworkCount(1),
 		gocni.WithPluginConfDir(c.opts.ConfDir),
 		gocni.WithPluginDir(c.opts.BinDirs),
 		gocni.WithPluginMaxConfNum(1),
@@ -109,7 +111,7 @@ func (c *CNIConfig) load() (gocni.CNI, error) {
 		return nil, fmt.Errorf("cni: %w", err)
 	}
 	// go-cni's errors name the directory and the cause.
-	if err := cni.Load(gocni.WithLoNetwork, gocni.WithDefaultConf); err != nil {
+	if err := cni.Load(gocni.WithDefaultConf); err != nil {
 		return nil, err
 	}
 	if err := cni.Status(); err != nil {

@@ -1,17 +1,25 @@
 package network
 
-import "sync"
+import (
+	"path/filepath"
+	"sync"
+)
 
-// Manager is the network layer the CRI facade talks to.
+// Manager is the network layer: pod namespaces, CNI attach/detach, and the
+// readiness and pod CIDR that kubelet sees and sets.
 type Manager struct {
-	cni *CNIConfig
+	cni      *CNIConfig
+	netnsDir string
 
 	mu      sync.RWMutex
 	podCIDR string
 }
 
-// NewManager wraps a CNI configuration.
-func NewManager(cni *CNIConfig) *Manager { return &Manager{cni: cni} }
+// NewManager wraps a CNI configuration; pod namespaces are pinned under
+// stateDir/netns.
+func NewManager(cni *CNIConfig, stateDir string) *Manager {
+	return &Manager{cni: cni, netnsDir: filepath.Join(stateDir, "netns")}
+}
 
 // Ready returns nil when pods can be networked, else the reason.
 func (m *Manager) Ready() error { return m.cni.Ready() }

@@ -33,6 +33,11 @@ type DaemonOptions struct {
 	// Managed runs cricketd with its own managed containerd instead of the
 	// shared one.
 	Managed bool
+	// Network, if set, is installed as the daemon's CNI network before it
+	// starts (see NewPodNetwork).
+	Network *PodNetwork
+	// Registry serves the sandbox image; StartDaemon starts one if nil.
+	Registry *Registry
 }
 
 // Daemon is a cricketd process under test and CRI clients connected to it.
@@ -42,6 +47,10 @@ type Daemon struct {
 	ConfigPath string
 	Runtime    runtime.RuntimeServiceClient
 	Images     runtime.ImageServiceClient
+	Registry   *Registry
+	Network    *PodNetwork
+	// PauseImage is the sandbox image (in Registry).
+	PauseImage string
 
 	tb      testing.TB
 	conn    *grpc.ClientConn
@@ -62,13 +71,21 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = StartRegistry(tb)
+	}
+	pause := reg.Host + "/pause:3.10"
+	reg.Push(tb, "pause:3.10", PauseImage(tb))
 	cfg := config.Default()
+	cfg.SandboxImage = pause
 	cfg.Listen = "unix://" + filepath.Join(dir, "cricket.sock")
 	cfg.Root = filepath.Join(dir, "root")
 	cfg.State = filepath.Join(dir, "state")
 	cfg.LogLevel = "debug"
 	cfg.Registry.ConfigPath = filepath.Join(dir, "certs.d")
 	cfg.CNI.ConfDir = filepath.Join(dir, "net.d")
+	cfg.CNI.BinDirs = append(cfg.CNI.BinDirs, filepath.Join(dir, "cni-bin"))
 	cfg.Containerd.Namespace = namespaceFor(tb)
 	if opts.Managed {
 		cfg.Containerd.Managed = true
@@ -91,7 +108,13 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if opts.Network != nil {
+		opts.Network.install(tb, cfg.CNI.ConfDir, filepath.Join(dir, "cni-bin"))
+	}
 	d := &Daemon{
+		Registry:   reg,
+		Network:    opts.Network,
+		PauseImage: pause,
 		Dir:        dir,
 		Config:     cfg,
 		ConfigPath: filepath.Join(dir, "config.toml"),
@@ -227,6 +250,9 @@ func (d *Daemon) cleanup() {
 		if err := purgeNamespace(d.Config.Containerd.Address, d.Config.Containerd.Namespace); err != nil {
 			d.tb.Errorf("purge containerd namespace %s: %v", d.Config.Containerd.Namespace, err)
 		}
+	}
+	if d.Network != nil {
+		d.Network.remove()
 	}
 	unmountUnder(d.Dir)
 	os.RemoveAll(d.Dir)

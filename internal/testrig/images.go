@@ -198,3 +198,12 @@ func BuildIndex(tb testing.TB, spec ImageSpec) (v1.ImageIndex, v1.Image) {
 	)
 	return idx, amd
 }
+
+// PauseImage is the test sandbox image: busybox sh as PID 1, exiting on
+// SIGTERM like the real pause, and otherwise sleeping forever.
+func PauseImage(tb testing.TB) v1.Image {
+	return BuildImage(tb, ImageSpec{
+		Entrypoint: []string{"/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait; done"},
+		Labels:     map[string]string{"io.cricket.test": "pause"},
+	})
+}

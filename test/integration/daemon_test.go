@@ -108,6 +108,8 @@ func TestRuntimeNotReadyWithoutContainerd(t *testing.T) {
 	}
 	_, err = d.Images.ListImages(d.Ctx(), &runtime.ListImagesRequest{})
 	wantCode(t, err, codes.Unavailable)
+	_, err = d.Runtime.ListPodSandbox(d.Ctx(), &runtime.ListPodSandboxRequest{})
+	wantCode(t, err, codes.Unavailable)
 }
 
 func TestUnimplementedRPCsSayUnimplemented(t *testing.T) {

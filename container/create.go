@@ -1,0 +1,243 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/undo"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/spec"
+)
+
+// Create creates a container in a ready sandbox and returns its ID. Like
+// RunPodSandbox, the creation outlives a caller that gives up, and the
+// retry receives the container.
+func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.ContainerConfig) (string, error) {
+	if err := validate(cfg); err != nil {
+		return "", err
+	}
+	sb, err := m.sandboxes.Get(sandboxID)
+	if err != nil {
+		return "", err
+	}
+	if sb.Status().State != sandbox.StateReady {
+		return "", fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	key := nameKey(cfg.GetMetadata(), sb.Name())
+	return m.names.Create(m.ctx(ctx), key, newID, func(ctx context.Context, id string) error {
+		return m.create(ctx, id, key, sb, cfg)
+	})
+}
+
+func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (retErr error) {
+	img, err := m.images.Get(ctx, cfg.GetImage().GetImage())
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("image %q is not present; pull it first: %w", cfg.GetImage().GetImage(), errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	c := &Container{
+		ID:        id,
+		SandboxID: sb.ID,
+		Config:    cfg,
+		CreatedAt: time.Now(),
+		ImageID:   img.ID,
+		ImageName: img.RepoTagOrID(),
+		ImageRef:  imageRef(img),
+		Dir:       filepath.Join(m.opts.State, "containers", id),
+		NameKey:   key,
+		exited:    make(chan struct{}),
+	}
+	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
+		c.LogDir = sb.Config.GetLogDirectory()
+		c.LogPath = filepath.Join(c.LogDir, cfg.GetLogPath())
+	}
+	if c.StopSignal, err = stopSignal(cfg, img); err != nil {
+		return err
+	}
+	var u undo.Stack
+	defer func() {
+		if retErr != nil {
+			u.Run(func(err error) { m.opts.Log.Error("undo failed container creation", "container", id, "error", err) })
+		}
+	}()
+	if err := m.persist(c, true); err != nil {
+		return err
+	}
+	u.Push(func(context.Context) error { return removeFile(m.checkpointPath(id)) })
+	u.Push(func(context.Context) error { return os.RemoveAll(c.Dir) })
+
+	mounts, err := resolveMounts(cfg)
+	if err != nil {
+		return err
+	}
+	nss, err := m.namespaces(sb, cfg)
+	if err != nil {
+		return err
+	}
+	rt, err := m.sandboxes.ResolveRuntime(sb.RuntimeHandler)
+	if err != nil {
+		return err
+	}
+	in := spec.ContainerInput{
+		ID: id, SandboxID: sb.ID, Config: cfg, Sandbox: sb.Config,
+		Image: img.Config.Config, ImageName: c.ImageName,
+		Network: nss[0], IPC: nss[1], UTS: nss[2], PID: nss[3],
+		CgroupsPath:       m.sandboxes.CgroupsPath(sb, id),
+		HostsPath:         sb.HostsPath(),
+		ResolvConfPath:    sb.ResolvConfPath(),
+		HostnamePath:      sb.HostnamePath(),
+		ShmPath:           sb.ShmPath(),
+		Mounts:            mounts,
+		OOM:               m.opts.OOM,
+		SandboxPrivileged: sb.Config.GetLinux().GetSecurityContext().GetPrivileged(),
+	}
+	u.Push(func(ctx context.Context) error { return m.deleteContainerd(m.ctx(ctx), id) })
+	var generated *specs.Spec
+	_, err = m.client.NewContainer(ctx, id,
+		sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName),
+		client.WithRuntime(rt.Type, rt.Options),
+		m.withSpec(c, img, &in, &generated),
+		client.WithContainerLabels(map[string]string{sandbox.LabelKind: sandbox.KindContainer, sandbox.LabelSandboxID: sb.ID}),
+	)
+	if err != nil {
+		return fmt.Errorf("create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
+	}
+	c.User = generated.Process.User
+	c.state = StateCreated
+	if res := cfg.GetLinux().GetResources(); res != nil {
+		c.resources = res
+	}
+	if err := m.persist(c, false); err != nil {
+		return err
+	}
+	m.store.add(c)
+	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
+	return nil
+}
+
+// withSpec generates the spec once the snapshot exists (user and group
+// lookups read the image's /etc/passwd and /etc/group from it) and keeps it
+// for the caller.
+func (m *Manager) withSpec(c *Container, img *image.Image, in *spec.ContainerInput, out **specs.Spec) client.NewContainerOpts {
+	return func(ctx context.Context, cl *client.Client, ctr *containers.Container) error {
+		rootfs, err := cl.SnapshotService(ctr.Snapshotter).Mounts(ctx, ctr.SnapshotKey)
+		if err != nil {
+			return err
+		}
+		if in.Volumes, err = m.imageVolumes(ctx, c, img.Config.Config.Volumes, in.Mounts, rootfs); err != nil {
+			return err
+		}
+		opts, err := spec.Container(*in)
+		if err != nil {
+			return err
+		}
+		s, err := oci.GenerateSpec(ctx, cl, ctr, opts...)
+		if err != nil {
+			return err
+		}
+		*out = s
+		return client.WithSpec(s)(ctx, cl, ctr)
+	}
+}
+
+// namespaces returns the network, IPC, UTS and PID namespaces a container
+// of sb joins, per the pod's and the container's namespace options.
+func (m *Manager) namespaces(sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) ([4]spec.Namespace, error) {
+	var ns [4]spec.Namespace
+	if sb.HostNetwork() {
+		ns[0].Host, ns[2].Host = true, true
+	} else {
+		ns[0].Path, ns[2].Path = sb.NetNSPath, sb.NamespacePath(specs.UTSNamespace)
+	}
+	if sb.HostIPC() {
+		ns[1].Host = true
+	} else {
+		ns[1].Path = sb.NamespacePath(specs.IPCNamespace)
+	}
+	mode := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid()
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions() == nil {
+		mode = sb.PIDMode()
+	}
+	switch mode {
+	case runtime.NamespaceMode_NODE:
+		ns[3].Host = true
+	case runtime.NamespaceMode_POD:
+		if sb.PIDMode() == runtime.NamespaceMode_NODE {
+			ns[3].Host = true
+		} else {
+			ns[3].Path = sb.NamespacePath(specs.PIDNamespace)
+		}
+	case runtime.NamespaceMode_TARGET:
+		tid := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId()
+		target, err := m.store.get(tid)
+		if err != nil {
+			return ns, fmt.Errorf("pid namespace target %q: %w", tid, err)
+		}
+		st := target.Status()
+		if st.State != StateRunning || target.SandboxID != sb.ID {
+			return ns, fmt.Errorf("pid namespace target %s must be a running container of the same pod: %w", target.ID, errdefs.ErrFailedPrecondition)
+		}
+		ns[3].Path = filepath.Join("/proc", strconv.FormatUint(uint64(st.PID), 10), "ns", "pid")
+	}
+	// CONTAINER: a namespace of its own (zero Namespace).
+	for i, n := range ns {
+		if !n.Host && n.Path == "" && i != 3 {
+			return ns, fmt.Errorf("sandbox %s has no running pause process to join: %w", sb.ID, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return ns, nil
+}
+
+// stopSignal is the config's stop signal, else the image's, else SIGTERM.
+func stopSignal(cfg *runtime.ContainerConfig, img *image.Image) (string, error) {
+	if sig := cfg.GetStopSignal(); sig != runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
+		if _, err := signalOf(sig); err != nil {
+			return "", err
+		}
+		return sig.String(), nil
+	}
+	if s := img.Config.Config.StopSignal; s != "" {
+		return s, nil
+	}
+	return "SIGTERM", nil
+}
+
+// imageRef is what ContainerStatus reports as image_ref: the repo digest
+// when the image has one, else its ID.
+func imageRef(img *image.Image) string {
+	if len(img.RepoDigests) > 0 {
+		return img.RepoDigests[0]
+	}
+	return img.ID
+}
+
+// persist checkpoints the container.
+func (m *Manager) persist(c *Container, creating bool) error {
+	rec, err := c.record(creating)
+	if err != nil {
+		return err
+	}
+	return checkpoint.Write(m.checkpointPath(c.ID), rec)
+}
+
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

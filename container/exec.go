@@ -1,0 +1,140 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+)
+
+// ExecSyncOutputLimit caps each of stdout and stderr captured by ExecSync.
+const ExecSyncOutputLimit = 16 << 20
+
+// ExecResult is what ExecSync returns.
+type ExecResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int32
+}
+
+// ExecSync runs cmd in a running container and waits for it. With a
+// timeout, a command still running when it passes is killed (and gone when
+// ExecSync returns) and the call fails with DeadlineExceeded. Output held
+// open by a background child does not keep the call waiting.
+func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error) {
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("exec command is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	c, err := m.store.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if st := c.Status(); st.State != StateRunning {
+		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
+	}
+	ctx = m.ctx(ctx)
+	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pspec := *spec.Process
+	pspec.Args, pspec.Terminal = cmd, false
+
+	execID := newID()[:16]
+	dir := filepath.Join(c.Dir, "exec-"+execID)
+	io, err := openStdio(ctx, dir, false, false)
+	if err != nil {
+		return nil, err
+	}
+	defer removeStdio(dir)
+	defer io.close()
+	var stdout, stderr cappedBuffer
+	stdout.limit, stderr.limit = ExecSyncOutputLimit, ExecSyncOutputLimit
+	io.copyTo(&stdout, &stderr)
+
+	// The exec must be cleaned up even if our caller is gone.
+	cleanupCtx := context.WithoutCancel(ctx)
+	process, err := task.Exec(ctx, execID, &pspec, io.creator())
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
+	}
+	defer process.Delete(cleanupCtx, client.WithProcessKill)
+	exited, err := process.Wait(cleanupCtx)
+	if err != nil {
+		return nil, err
+	}
+	if err := process.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start exec in container %s: %w", c.ID, err)
+	}
+
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var code int32
+	select {
+	case st := <-exited:
+		code = int32(st.ExitCode())
+	case <-deadline:
+		m.killExec(cleanupCtx, process, exited)
+		return nil, fmt.Errorf("command %q in container %s timed out after %s: %w", cmd, c.ID, timeout, context.DeadlineExceeded)
+	case <-ctx.Done():
+		m.killExec(cleanupCtx, process, exited)
+		return nil, ctx.Err()
+	}
+	io.wait(outputDrainTimeout)
+	io.close()
+	<-io.done
+	return &ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
+}
+
+// killExec kills an exec'd process and waits until it is gone.
+func (m *Manager) killExec(ctx context.Context, p client.Process, exited <-chan client.ExitStatus) {
+	if err := p.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		m.opts.Log.Warn("kill exec process", "error", err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(killTimeout):
+	}
+}
+
+// cappedBuffer keeps the first limit bytes written and drops the rest,
+// never failing a write (the process must not block on a full pipe).
+type cappedBuffer struct {
+	mu    sync.Mutex
+	buf   []byte
+	limit int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.limit - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf
+}

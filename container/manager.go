@@ -1,0 +1,65 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/reserve"
+	"github.com/cricket-cri/cricket/sandbox"
+	"github.com/cricket-cri/cricket/spec"
+)
+
+// Options configure the container Manager.
+type Options struct {
+	Root, State    string
+	Namespace      string // containerd namespace
+	Snapshotter    string
+	MaxLogLineSize int
+	IgnoreVolumes  bool // image volumes are not mounted
+	OOM            *spec.OOMScore
+	Log            *slog.Logger
+}
+
+// Manager runs containers in sandboxes.
+type Manager struct {
+	opts      Options
+	client    *client.Client
+	images    *image.Service
+	sandboxes *sandbox.Manager
+	store     *store
+	names     reserve.Names
+}
+
+// New returns a container Manager and registers it with the sandboxes.
+func New(c *client.Client, images *image.Service, sandboxes *sandbox.Manager, opts Options) *Manager {
+	m := &Manager{opts: opts, client: c, images: images, sandboxes: sandboxes, store: newStore()}
+	sandboxes.SetContainers(m)
+	return m
+}
+
+// Get returns a container by ID or unique ID prefix.
+func (m *Manager) Get(id string) (*Container, error) { return m.store.get(id) }
+
+// List returns all containers (of one sandbox if sandboxID is set).
+func (m *Manager) List(sandboxID string) []*Container { return m.store.list(sandboxID) }
+
+func (m *Manager) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, m.opts.Namespace)
+}
+
+func (m *Manager) checkpointPath(id string) string {
+	return filepath.Join(m.opts.Root, "containers", id+".json")
+}
+
+func newID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,150 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/crilog"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/sandbox"
+)
+
+// Recover rebuilds the container store from checkpoints (after the
+// sandboxes): running containers get their output copying back, exits that
+// happened while cricketd was away are recorded, interrupted creations are
+// rolled back, and containerd containers no checkpoint owns are deleted.
+func (m *Manager) Recover(ctx context.Context) error {
+	ctx = m.ctx(ctx)
+	dir := filepath.Join(m.opts.Root, "containers")
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	known := map[string]bool{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		var rec record
+		if err := checkpoint.Read(path, &rec); err != nil {
+			m.opts.Log.Error("unreadable container checkpoint; removing it", "path", path, "error", err)
+			os.Remove(path)
+			continue
+		}
+		c, err := rec.container()
+		if err != nil {
+			m.opts.Log.Error("undecodable container checkpoint; removing it", "path", path, "error", err)
+			os.Remove(path)
+			continue
+		}
+		if _, err := m.sandboxes.Get(c.SandboxID); rec.Creating || err != nil {
+			m.discard(ctx, c)
+			continue
+		}
+		m.restore(ctx, c)
+		known[c.ID] = true
+	}
+	ctrs, err := m.client.Containers(ctx, fmt.Sprintf("labels.%q==%q", sandbox.LabelKind, sandbox.KindContainer))
+	if err != nil {
+		return fmt.Errorf("list containers for orphan check: %w", err)
+	}
+	for _, ctr := range ctrs {
+		if !known[ctr.ID()] {
+			m.opts.Log.Warn("removing containerd container without a checkpoint", "id", ctr.ID())
+			if err := m.deleteContainerd(ctx, ctr.ID()); err != nil {
+				m.opts.Log.Error("remove orphan container", "id", ctr.ID(), "error", err)
+			}
+		}
+	}
+	return nil
+}
+
+// discard removes a container whose creation was interrupted or whose
+// sandbox is gone.
+func (m *Manager) discard(ctx context.Context, c *Container) {
+	m.opts.Log.Warn("removing container left by an interrupted creation or a removed sandbox", "container", c.ID)
+	err := errors.Join(m.deleteContainerd(ctx, c.ID), os.RemoveAll(c.Dir), removeFile(m.checkpointPath(c.ID)))
+	if err != nil {
+		m.opts.Log.Error("remove interrupted container", "container", c.ID, "error", err)
+	}
+}
+
+// restore puts a checkpointed container back with its current state.
+func (m *Manager) restore(ctx context.Context, c *Container) {
+	if err := m.names.Reserve(c.NameKey, c.ID); err != nil {
+		m.opts.Log.Error("two containers claim one name", "container", c.ID, "error", err)
+	}
+	m.store.add(c)
+	st := c.Status()
+	if st.State == StateExited {
+		return
+	}
+	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	if errdefs.IsNotFound(err) {
+		m.finish(c, 255, st.StartedAt)
+		return
+	}
+	if err != nil {
+		m.opts.Log.Error("load container during recovery", "container", c.ID, "error", err)
+		return
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		if st.State == StateCreated {
+			return // never started
+		}
+		m.finish(c, 255, st.StartedAt)
+		return
+	}
+	if err != nil {
+		m.opts.Log.Error("load task during recovery", "container", c.ID, "error", err)
+		return
+	}
+	ts, err := task.Status(ctx)
+	if err != nil {
+		m.opts.Log.Error("task status during recovery", "container", c.ID, "error", err)
+		return
+	}
+	if err := m.reattach(ctx, c); err != nil {
+		m.opts.Log.Error("reattach container output", "container", c.ID, "error", err)
+	}
+	if ts.Status == client.Stopped {
+		m.finish(c, int32(ts.ExitStatus), ts.ExitTime)
+		return
+	}
+	c.mu.Lock()
+	if c.state == StateCreated {
+		c.state = StateRunning
+	}
+	c.pid = task.Pid()
+	c.mu.Unlock()
+}
+
+// reattach reopens a running container's FIFOs and resumes copying its
+// output into its log file from where the pipe holds it.
+func (m *Manager) reattach(ctx context.Context, c *Container) error {
+	io, err := openStdio(ctx, filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
+	if err != nil {
+		return err
+	}
+	var log *crilog.File
+	if c.LogPath != "" {
+		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
+			io.close()
+			return err
+		}
+	}
+	io.copy(log)
+	c.mu.Lock()
+	c.io = io
+	c.mu.Unlock()
+	return nil
+}

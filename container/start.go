@@ -1,0 +1,101 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/crilog"
+	"github.com/cricket-cri/cricket/sandbox"
+)
+
+// Start starts a created container: its task joins the pod's shim, and its
+// output goes to the CRI log file, which exists when Start returns.
+func (m *Manager) Start(ctx context.Context, id string) error {
+	c, err := m.store.get(id)
+	if err != nil {
+		return err
+	}
+	ctx = m.ctx(ctx)
+	c.op.Lock()
+	defer c.op.Unlock()
+	if st := c.Status(); st.State != StateCreated {
+		return fmt.Errorf("container %s is %s; only a created container can be started: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
+	}
+	sb, err := m.sandboxes.Get(c.SandboxID)
+	if err != nil {
+		return fmt.Errorf("sandbox of container %s: %w", c.ID, err)
+	}
+	if sb.Status().State != sandbox.StateReady {
+		return fmt.Errorf("sandbox %s of container %s is not ready: %w", sb.ID, c.ID, errdefs.ErrFailedPrecondition)
+	}
+	if err := m.start(ctx, c); err != nil {
+		c.mu.Lock()
+		if c.state == StateCreated {
+			// A start that failed is final: the container is exited with
+			// the reason, as kubelet expects.
+			c.state, c.exitCode, c.reason, c.message = StateExited, 128, ReasonStartError, err.Error()
+			c.finishedAt = time.Now()
+			close(c.exited)
+		}
+		c.mu.Unlock()
+		if perr := m.persist(c, false); perr != nil {
+			m.opts.Log.Error("checkpoint container", "container", c.ID, "error", perr)
+		}
+		return err
+	}
+	return nil
+}
+
+func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
+	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("load container %s: %w", c.ID, err)
+	}
+	io, err := openStdio(ctx, filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
+	if err != nil {
+		return fmt.Errorf("container %s stdio: %w", c.ID, err)
+	}
+	defer func() {
+		if retErr != nil {
+			io.close()
+		}
+	}()
+	var log *crilog.File
+	if c.LogPath != "" {
+		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
+			return fmt.Errorf("container %s log: %w", c.ID, err)
+		}
+	}
+	io.copy(log)
+	task, err := ctr.NewTask(ctx, io.creator())
+	if err != nil {
+		return fmt.Errorf("create task of container %s: %w", c.ID, err)
+	}
+	c.mu.Lock()
+	c.io, c.pid = io, task.Pid()
+	c.mu.Unlock()
+	started := time.Now()
+	if err := task.Start(ctx); err != nil {
+		if _, derr := task.Delete(context.WithoutCancel(ctx), client.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			m.opts.Log.Error("delete task after failed start", "container", c.ID, "error", derr)
+		}
+		return fmt.Errorf("start container %s: %w", c.ID, err)
+	}
+	c.mu.Lock()
+	if c.state == StateCreated {
+		c.state = StateRunning
+	}
+	// Set even when a fast process already exited: it did start.
+	c.startedAt = started
+	c.mu.Unlock()
+	if err := m.persist(c, false); err != nil {
+		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
+	}
+	m.opts.Log.Info("container started", "container", c.ID, "pid", task.Pid())
+	return nil
+}

@@ -1,0 +1,140 @@
+package crilog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+)
+
+// openat2 is unix.Openat2, a variable so that tests can play a kernel older
+// than Linux 5.6, which answers ENOSYS.
+var openat2 = unix.Openat2
+
+// The modes of kubelet's own log files; the umask applies.
+const (
+	fileMode = 0o640
+	dirMode  = 0o755
+)
+
+// cleanRelPath rejects the paths that name something outside the log
+// directory before any system call sees them.
+func cleanRelPath(rel string) (string, error) {
+	invalid := func(why string) (string, error) {
+		return "", fmt.Errorf("crilog: log path %q %s: %w", rel, why, errdefs.ErrInvalidArgument)
+	}
+	if rel == "" || filepath.IsAbs(rel) {
+		return invalid("is not a relative path")
+	}
+	for _, name := range strings.Split(rel, "/") {
+		if name == ".." {
+			return invalid(`contains ".."`)
+		}
+	}
+	rel = filepath.Clean(rel)
+	if rel == "." {
+		return invalid("names the log directory itself")
+	}
+	return rel, nil
+}
+
+// openLog opens rel below dir for appending, creating it and its missing
+// parent directories.
+func openLog(dir, rel string) (*os.File, error) {
+	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("crilog: open log directory: %w", &os.PathError{Op: "open", Path: dir, Err: err})
+	}
+	defer unix.Close(root)
+
+	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND
+	fd, err := openBeneath(root, rel, flags, fileMode)
+	if err == unix.ENOENT {
+		// With O_CREAT, ENOENT means a parent directory is missing, which
+		// is the usual case for a new container's first log file.
+		if err = mkdirBeneath(root, filepath.Dir(rel)); err == nil {
+			fd, err = openBeneath(root, rel, flags, fileMode)
+		}
+	}
+	if err != nil {
+		return nil, openError(dir, rel, err)
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(dir, rel)), nil
+}
+
+// openError tells a path that is unacceptable (a symlink, an escape, a
+// non-directory on the way) from a system that failed.
+func openError(dir, rel string, err error) error {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("crilog: log path %q must lead to a file inside %s through directories only, no symlinks: %w: %w", rel, dir, errdefs.ErrInvalidArgument, err)
+	}
+	return fmt.Errorf("crilog: open log %q in %s: %w", rel, dir, err)
+}
+
+// openBeneath is openat(root, rel, flags, mode) that fails, rather than
+// follow a symlink or leave root, on any component of rel. rel is clean and
+// free of "..".
+func openBeneath(root int, rel string, flags int, mode uint32) (int, error) {
+	flags |= unix.O_CLOEXEC
+	fd, err := openat2(root, rel, &unix.OpenHow{
+		Flags:   uint64(flags),
+		Mode:    uint64(mode),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+	})
+	if err != unix.ENOSYS {
+		return fd, err
+	}
+
+	// No openat2: resolve one component at a time with O_NOFOLLOW, each in
+	// the directory opened by the step before. Without ".." in rel this
+	// cannot climb out of root.
+	dirfd := root
+	closeDir := func() {
+		if dirfd != root {
+			unix.Close(dirfd)
+		}
+	}
+	defer closeDir()
+	names := strings.Split(rel, "/")
+	for _, name := range names[:len(names)-1] {
+		next, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		closeDir()
+		dirfd = next
+	}
+	return unix.Openat(dirfd, names[len(names)-1], flags|unix.O_NOFOLLOW, mode)
+}
+
+// mkdirBeneath creates the directory rel below root and any missing parent,
+// each with mkdirat in its parent opened by openBeneath: mkdirat does not
+// follow a symlink in its last component, so nothing is created outside.
+func mkdirBeneath(root int, rel string) error {
+	if rel == "." {
+		return nil
+	}
+	dirfd := root
+	closeDir := func() {
+		if dirfd != root {
+			unix.Close(dirfd)
+		}
+	}
+	defer closeDir()
+	for _, name := range strings.Split(rel, "/") {
+		if err := unix.Mkdirat(dirfd, name, dirMode); err != nil && err != unix.EEXIST {
+			return err
+		}
+		next, err := openBeneath(dirfd, name, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return err
+		}
+		closeDir()
+		dirfd = next
+	}
+	return nil
+}

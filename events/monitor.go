@@ -1,0 +1,133 @@
+// Package events watches containerd's task events for cricket's namespace
+// and hands exits and OOM kills to the managers that own the tasks, so that
+// state changes are seen when they happen, without polling.
+package events
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/typeurl/v2"
+)
+
+// Exit is a process exit: a container's init process (ExecID empty or the
+// container ID) or an exec'd process.
+type Exit struct {
+	ContainerID string
+	ExecID      string
+	PID         uint32
+	Status      uint32
+	At          time.Time
+}
+
+// Handler receives events. Calls come from one goroutine in the order
+// containerd published the events; handlers must not block for long.
+type Handler interface {
+	// HandleExit is called for every task and exec process exit.
+	HandleExit(Exit)
+	// HandleOOM is called when the kernel OOM-killed a process of a
+	// container (before its exit event).
+	HandleOOM(containerID string)
+	// Resync is called after the event stream was re-established: events
+	// may have been missed, so handlers re-read the state they track.
+	Resync(ctx context.Context)
+}
+
+// Monitor is a running subscription.
+type Monitor struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start subscribes to task exit and OOM events of namespace and dispatches
+// them to handlers until Stop. A broken subscription is re-established
+// (with backoff), followed by a Resync.
+func Start(c *client.Client, namespace string, log *slog.Logger, handlers ...Handler) *Monitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Monitor{cancel: cancel, done: make(chan struct{})}
+	go m.run(ctx, c, namespace, log, handlers)
+	return m
+}
+
+// Stop ends the subscription.
+func (m *Monitor) Stop() {
+	m.cancel()
+	<-m.done
+}
+
+func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, log *slog.Logger, handlers []Handler) {
+	defer close(m.done)
+	filters := []string{
+		fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, namespace),
+		fmt.Sprintf(`namespace==%q,topic=="/tasks/oom"`, namespace),
+	}
+	backoff := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		sctx, scancel := context.WithCancel(ctx)
+		evs, errs := c.Subscribe(sctx, filters...)
+		if !first {
+			// Resync only once the new stream is open, so nothing falls
+			// between the resync and the stream.
+			for _, h := range handlers {
+				h.Resync(ctx)
+			}
+		}
+		first = false
+		started := time.Now()
+	stream:
+		for {
+			select {
+			case <-ctx.Done():
+				scancel()
+				return
+			case err := <-errs:
+				if ctx.Err() == nil {
+					log.Warn("containerd event stream broke; resubscribing", "error", err)
+				}
+				break stream
+			case env := <-evs:
+				if env == nil || env.Event == nil {
+					continue
+				}
+				ev, err := typeurl.UnmarshalAny(env.Event)
+				if err != nil {
+					log.Warn("undecodable containerd event", "topic", env.Topic, "error", err)
+					continue
+				}
+				dispatch(ev, handlers)
+			}
+		}
+		scancel()
+		if time.Since(started) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func dispatch(ev any, handlers []Handler) {
+	switch e := ev.(type) {
+	case *apievents.TaskExit:
+		x := Exit{ContainerID: e.ContainerID, ExecID: e.ID, PID: e.Pid, Status: e.ExitStatus}
+		if e.ExitedAt != nil {
+			x.At = e.ExitedAt.AsTime()
+		}
+		for _, h := range handlers {
+			h.HandleExit(x)
+		}
+	case *apievents.TaskOOM:
+		for _, h := range handlers {
+			h.HandleOOM(e.ContainerID)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+// Package checkpoint writes and reads small JSON state files atomically:
+// a reader (or cricketd after a crash) sees the old or the new content,
+// never a torn file. Files are renamed into place without fsync: cricket's
+// checkpoints must survive a crash of cricketd, not of the host (after a
+// host crash every container is gone and recovery treats an unreadable
+// checkpoint as a dead object to clean up).
+package checkpoint
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Write atomically replaces path with v encoded as JSON (mode 0600).
+func Write(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("checkpoint %s: %w", path, werr)
+	}
+	return nil
+}
+
+// Read decodes the JSON file at path into v.
+func Read(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return nil
+}

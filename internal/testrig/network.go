@@ -1,0 +1,108 @@
+package testrig
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+)
+
+// PodNetwork is a CNI network of one test daemon: its own bridge, subnet
+// and IPAM directory, so parallel tests do not share addresses and a leak
+// check sees only this test's allocations.
+type PodNetwork struct {
+	Bridge  string
+	Subnet  string // e.g. 10.247.3.0/24
+	Gateway string // e.g. 10.247.3.1
+	IPAMDir string // host-local's data dir: one file per allocated address
+	// FailADD adds a plugin after bridge and portmap that fails every ADD,
+	// after the bridge has already allocated an address.
+	FailADD bool
+}
+
+var subnetSeq atomic.Int32
+
+// NewPodNetwork picks a fresh bridge name and subnet; StartDaemon puts its
+// IPAM directory under the daemon's directory.
+func NewPodNetwork() *PodNetwork {
+	n := subnetSeq.Add(1)
+	var b [4]byte
+	rand.Read(b[:])
+	return &PodNetwork{
+		Bridge:  "ck" + hex.EncodeToString(b[:]),
+		Subnet:  fmt.Sprintf("10.247.%d.0/24", n),
+		Gateway: fmt.Sprintf("10.247.%d.1", n),
+	}
+}
+
+// conflist renders the network as the CNI config cricket loads: bridge with
+// host-local IPAM, then portmap (host ports, including on 127.0.0.1).
+func (n *PodNetwork) conflist() []byte {
+	plugins := []map[string]any{
+		{
+			"type": "bridge", "bridge": n.Bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
+			"ipam": map[string]any{
+				"type": "host-local", "dataDir": n.IPAMDir,
+				"ranges": [][]map[string]string{{{"subnet": n.Subnet}}},
+			},
+		},
+		{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
+	}
+	if n.FailADD {
+		plugins = append(plugins, map[string]any{"type": "ck-fail"})
+	}
+	b, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "ck-" + n.Bridge, "plugins": plugins})
+	return b
+}
+
+// install writes the conflist (and the failing plugin, if asked) for a
+// daemon whose CNI conf dir is confDir; binDir is added to its plugin path.
+func (n *PodNetwork) install(tb testing.TB, confDir, binDir string) {
+	tb.Helper()
+	if n.IPAMDir == "" {
+		n.IPAMDir = filepath.Join(filepath.Dir(confDir), "ipam")
+	}
+	if err := os.MkdirAll(confDir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if n.FailADD {
+		os.MkdirAll(binDir, 0o755)
+		script := `#!/bin/sh
+case "$CNI_COMMAND" in
+ADD) echo '{"cniVersion":"1.0.0","code":999,"msg":"injected ADD failure"}'; exit 1;;
+VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}';;
+esac
+exit 0
+`
+		if err := os.WriteFile(filepath.Join(binDir, "ck-fail"), []byte(script), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(confDir, "10-test.conflist"), n.conflist(), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Allocations lists the addresses host-local holds.
+func (n *PodNetwork) Allocations() []string {
+	ents, _ := os.ReadDir(filepath.Join(n.IPAMDir, "ck-"+n.Bridge))
+	var out []string
+	for _, e := range ents {
+		if name := e.Name(); name != "lock" && name[0] != '.' && !isLastReserved(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func isLastReserved(name string) bool { return len(name) > 14 && name[:14] == "last_reserved_" }
+
+// remove deletes the bridge (veths went with their namespaces).
+func (n *PodNetwork) remove() {
+	exec.Command("ip", "link", "del", n.Bridge).Run()
+}

@@ -1,0 +1,45 @@
+package sandbox
+
+import (
+	"context"
+
+	"github.com/cricket-cri/cricket/events"
+)
+
+// HandleExit marks a sandbox NOTREADY when its pause process exits.
+func (m *Manager) HandleExit(e events.Exit) {
+	if e.ExecID != "" && e.ExecID != e.ContainerID {
+		return
+	}
+	sb, err := m.store.get(e.ContainerID)
+	if err != nil || sb.ID != e.ContainerID {
+		return
+	}
+	sb.mu.Lock()
+	changed := sb.state == StateReady
+	sb.state = StateNotReady
+	sb.exitedAt = e.At
+	sb.mu.Unlock()
+	if changed {
+		m.opts.Log.Warn("pause process of sandbox exited", "sandbox", sb.ID, "status", e.Status)
+		if err := m.persist(sb, false); err != nil {
+			m.opts.Log.Error("checkpoint sandbox", "sandbox", sb.ID, "error", err)
+		}
+	}
+}
+
+// HandleOOM: sandboxes have nothing to record for OOM kills.
+func (m *Manager) HandleOOM(string) {}
+
+// Resync re-reads each ready sandbox's task state after missed events.
+func (m *Manager) Resync(ctx context.Context) {
+	ctx = m.ctx(ctx)
+	for _, sb := range m.store.list() {
+		if sb.Status().State != StateReady {
+			continue
+		}
+		if ok, err := m.controller.Running(ctx, sb); err == nil && !ok {
+			m.HandleExit(events.Exit{ContainerID: sb.ID})
+		}
+	}
+}

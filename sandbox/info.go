@@ -1,0 +1,35 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Info is the verbose status of a sandbox: what an operator debugging a pod
+// wants to see.
+type Info struct {
+	PID            uint32          `json:"pid"`
+	NetNSPath      string          `json:"netNamespacePath,omitempty"`
+	CNIResult      json.RawMessage `json:"cniResult,omitempty"`
+	RuntimeHandler string          `json:"runtimeHandler"`
+	Image          string          `json:"image"`
+	CgroupParent   string          `json:"cgroupParent,omitempty"`
+	Dir            string          `json:"stateDir"`
+	RuntimeSpec    *specs.Spec     `json:"runtimeSpec,omitempty"`
+}
+
+// Info gathers a sandbox's verbose status. A missing spec (the pause
+// container is gone) is left out rather than failing the call.
+func (m *Manager) Info(ctx context.Context, sb *Sandbox) *Info {
+	st := sb.Status()
+	info := &Info{
+		PID: st.PID, NetNSPath: sb.NetNSPath, CNIResult: st.CNIResult, RuntimeHandler: sb.RuntimeHandler,
+		Image: sb.Image, CgroupParent: sb.CgroupParent, Dir: sb.Dir,
+	}
+	if s, err := m.controller.Spec(m.ctx(ctx), sb); err == nil {
+		info.RuntimeSpec = s
+	}
+	return info
+}

@@ -1,0 +1,131 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/reserve"
+	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/spec"
+)
+
+// Labels cricket puts on its containerd containers.
+const (
+	LabelKind      = "io.cricket.kind"
+	LabelSandboxID = "io.cricket.sandbox-id"
+	KindSandbox    = "sandbox"
+	KindContainer  = "container"
+)
+
+// PodContainers is what a sandbox needs from the container side: stopping
+// and removing every container of a pod. The container manager implements
+// it.
+type PodContainers interface {
+	StopPod(ctx context.Context, sandboxID string) error
+	RemovePod(ctx context.Context, sandboxID string) error
+}
+
+// Options configure the sandbox Manager.
+type Options struct {
+	Root, State   string
+	Namespace     string // containerd namespace
+	Snapshotter   string
+	SandboxImage  string
+	SystemdCgroup bool
+	Runtimes      map[string]config.Runtime
+	OOM           *spec.OOMScore
+	Log           *slog.Logger
+}
+
+// Manager runs pod sandboxes.
+type Manager struct {
+	opts       Options
+	client     *client.Client
+	images     *image.Service
+	network    *network.Manager
+	controller controller
+	store      *store
+	names      reserve.Names
+	containers PodContainers
+}
+
+// New returns a sandbox Manager. Call SetContainers before serving.
+func New(c *client.Client, images *image.Service, netm *network.Manager, opts Options) *Manager {
+	m := &Manager{opts: opts, client: c, images: images, network: netm, store: newStore()}
+	m.controller = &pauseController{m: m}
+	return m
+}
+
+// SetContainers wires the container side in (the two managers refer to
+// each other).
+func (m *Manager) SetContainers(pc PodContainers) { m.containers = pc }
+
+// Get returns a sandbox by ID or unique ID prefix.
+func (m *Manager) Get(id string) (*Sandbox, error) { return m.store.get(id) }
+
+// List returns all sandboxes, oldest first.
+func (m *Manager) List() []*Sandbox { return m.store.list() }
+
+// Options returns the manager's options (for the container side).
+func (m *Manager) Namespace() string { return m.opts.Namespace }
+
+// ctx adds cricket's containerd namespace, which containerd's spec helpers
+// read from the context.
+func (m *Manager) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, m.opts.Namespace)
+}
+
+func (m *Manager) checkpointPath(id string) string {
+	return filepath.Join(m.opts.Root, "sandboxes", id+".json")
+}
+
+// Runtime is a resolved runtime handler.
+type Runtime struct {
+	Handler string
+	Type    string
+	Options *runcoptions.Options
+}
+
+// ResolveRuntime maps a CRI runtime handler name to a configured runtime;
+// the empty name is the default handler.
+func (m *Manager) ResolveRuntime(handler string) (Runtime, error) {
+	name := handler
+	if name == "" {
+		name = config.DefaultRuntimeHandler
+	}
+	rt, ok := m.opts.Runtimes[name]
+	if !ok {
+		return Runtime{}, fmt.Errorf("runtime handler %q is not configured (see [runtimes] in the config): %w", handler, errdefs.ErrInvalidArgument)
+	}
+	return Runtime{
+		Handler: handler,
+		Type:    rt.Type,
+		Options: &runcoptions.Options{
+			BinaryName:    rt.BinaryName,
+			Root:          rt.Root,
+			SystemdCgroup: rt.SystemdCgroup || m.opts.SystemdCgroup,
+		},
+	}, nil
+}
+
+// CgroupsPath returns the cgroups path for a process of sandbox sb.
+func (m *Manager) CgroupsPath(sb *Sandbox, id string) string {
+	return spec.CgroupsPath(sb.CgroupParent, id, m.opts.SystemdCgroup)
+}
+
+func newID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

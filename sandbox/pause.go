@@ -1,0 +1,165 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/spec"
+)
+
+// pauseController runs a sandbox as a pause container: a containerd
+// container and task from the sandbox image, in a shim that the pod's
+// containers will share.
+type pauseController struct{ m *Manager }
+
+// stopTimeout bounds waiting for a killed task to exit.
+const stopTimeout = 30 * time.Second
+
+func (p *pauseController) Start(ctx context.Context, sb *Sandbox, img *image.Image) (uint32, error) {
+	m := p.m
+	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
+	if err != nil {
+		return 0, err
+	}
+	specOpts, err := spec.Sandbox(spec.SandboxInput{
+		ID:          sb.ID,
+		Config:      sb.Config,
+		Image:       img.Config.Config,
+		NetNSPath:   sb.NetNSPath,
+		CgroupsPath: m.CgroupsPath(sb, sb.ID),
+		OOMScoreAdj: m.opts.OOM.Adjust(-998),
+		ShmPath:     map[bool]string{true: "", false: sb.ShmPath()}[sb.HostIPC()],
+	})
+	if err != nil {
+		return 0, err
+	}
+	ctr, err := m.client.NewContainer(ctx, sb.ID,
+		WithSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID()),
+		client.WithRuntime(rt.Type, rt.Options),
+		client.WithNewSpec(specOpts...),
+		client.WithContainerLabels(map[string]string{LabelKind: KindSandbox, LabelSandboxID: sb.ID}),
+	)
+	if err != nil {
+		return 0, fmt.Errorf("create pause container for sandbox %s: %w", sb.ID, err)
+	}
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, err)
+	}
+	if err := task.Start(ctx); err != nil {
+		return 0, fmt.Errorf("start pause task for sandbox %s: %w", sb.ID, err)
+	}
+	return task.Pid(), nil
+}
+
+func (p *pauseController) Stop(ctx context.Context, sb *Sandbox) error {
+	task, err := p.task(ctx, sb.ID)
+	if err != nil || task == nil {
+		return err
+	}
+	return killAndWait(ctx, task, "pause task of sandbox "+sb.ID)
+}
+
+func (p *pauseController) Delete(ctx context.Context, sb *Sandbox) error {
+	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load pause container of sandbox %s: %w", sb.ID, err)
+	}
+	if task, err := ctr.Task(ctx, nil); err == nil {
+		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete pause task of sandbox %s: %w", sb.ID, err)
+		}
+	} else if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("load pause task of sandbox %s: %w", sb.ID, err)
+	}
+	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete pause container of sandbox %s: %w", sb.ID, err)
+	}
+	return nil
+}
+
+// task loads the task of containerd container id, or nil if there is none.
+func (p *pauseController) task(ctx context.Context, id string) (client.Task, error) {
+	ctr, err := p.m.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	task, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	return task, err
+}
+
+// killAndWait SIGKILLs a task's process and waits (bounded) for it to exit.
+func killAndWait(ctx context.Context, task client.Task, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	exited, err := task.Wait(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("wait for %s: %w", what, err)
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("kill %s: %w", what, err)
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s did not exit after SIGKILL: %w", what, ctx.Err())
+	}
+}
+
+// WithSnapshot gives a new container a writable snapshot on the image's
+// top layer. It uses the image's chain ID directly, saving the image
+// lookups that client.WithNewSnapshot makes.
+func WithSnapshot(snapshotter, key, chainID, imageName string) client.NewContainerOpts {
+	return func(ctx context.Context, c *client.Client, ctr *containers.Container) error {
+		if _, err := c.SnapshotService(snapshotter).Prepare(ctx, key, chainID); err != nil {
+			return fmt.Errorf("prepare snapshot %s on %s: %w", key, chainID, err)
+		}
+		ctr.Snapshotter, ctr.SnapshotKey, ctr.Image = snapshotter, key, imageName
+		return nil
+	}
+}
+
+func (p *pauseController) Running(ctx context.Context, sb *Sandbox) (bool, error) {
+	task, err := p.task(ctx, sb.ID)
+	if err != nil || task == nil {
+		return false, err
+	}
+	st, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return st.Status == client.Running || st.Status == client.Paused || st.Status == client.Pausing, nil
+}
+
+func (p *pauseController) Spec(ctx context.Context, sb *Sandbox) (*specs.Spec, error) {
+	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.Spec(ctx)
+}

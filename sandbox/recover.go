@@ -1,0 +1,122 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/internal/checkpoint"
+)
+
+// Recover rebuilds the sandbox store from the checkpoints under the root
+// dir before cricketd serves. A sandbox whose creation was interrupted is
+// rolled back; a sandbox whose pause process is gone (it died, or the host
+// rebooted) is NOTREADY, and its recorded CNI attachment is still released
+// by StopPodSandbox. Network namespaces and pause containers that no
+// checkpoint owns are removed.
+func (m *Manager) Recover(ctx context.Context) error {
+	ctx = m.ctx(ctx)
+	dir := filepath.Join(m.opts.Root, "sandboxes")
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	known := map[string]bool{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		var rec record
+		if err := checkpoint.Read(path, &rec); err != nil {
+			m.opts.Log.Error("unreadable sandbox checkpoint; removing it", "path", path, "error", err)
+			os.Remove(path)
+			continue
+		}
+		sb, err := rec.sandbox()
+		if err != nil {
+			m.opts.Log.Error("undecodable sandbox checkpoint; removing it", "path", path, "error", err)
+			os.Remove(path)
+			continue
+		}
+		if rec.Creating {
+			m.rollback(ctx, sb)
+			continue
+		}
+		m.restore(ctx, sb)
+		known[sb.ID] = true
+	}
+	m.removeOrphans(ctx, known)
+	return nil
+}
+
+// rollback undoes a creation interrupted by a crash.
+func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
+	m.opts.Log.Warn("rolling back sandbox creation interrupted by a restart", "sandbox", sb.ID)
+	errs := []error{m.controller.Delete(ctx, sb)}
+	if !sb.HostNetwork() {
+		// CNI DEL is safe when ADD never ran or ran half way.
+		if err := m.network.Detach(ctx, m.networkPod(sb)); err != nil && !errdefs.IsFailedPrecondition(err) {
+			errs = append(errs, err)
+		}
+		errs = append(errs, m.network.RemoveNetNS(sb.NetNSPath))
+	}
+	errs = append(errs, removeFiles(sb), removeCheckpoint(m.checkpointPath(sb.ID)))
+	if err := errors.Join(errs...); err != nil {
+		m.opts.Log.Error("rollback of interrupted sandbox incomplete", "sandbox", sb.ID, "error", err)
+	}
+}
+
+// restore puts a checkpointed sandbox back into the store with its current
+// state.
+func (m *Manager) restore(ctx context.Context, sb *Sandbox) {
+	running, err := m.controller.Running(ctx, sb)
+	if err != nil {
+		m.opts.Log.Warn("cannot tell whether sandbox is running; reporting it NOTREADY", "sandbox", sb.ID, "error", err)
+	}
+	if !running && sb.Status().State == StateReady {
+		sb.mu.Lock()
+		sb.state = StateNotReady
+		sb.mu.Unlock()
+		if err := m.persist(sb, false); err != nil {
+			m.opts.Log.Error("checkpoint sandbox", "sandbox", sb.ID, "error", err)
+		}
+	}
+	if err := m.names.Reserve(sb.Name(), sb.ID); err != nil {
+		m.opts.Log.Error("two sandboxes claim one name", "sandbox", sb.ID, "error", err)
+	}
+	m.store.add(sb)
+}
+
+// removeOrphans deletes pause containers and network namespaces that no
+// sandbox owns: leftovers of crashes between a side effect and its record.
+func (m *Manager) removeOrphans(ctx context.Context, known map[string]bool) {
+	ctrs, err := m.client.Containers(ctx, fmt.Sprintf("labels.%q==%q", LabelKind, KindSandbox))
+	if err != nil {
+		m.opts.Log.Warn("list pause containers for orphan check", "error", err)
+	} else {
+		for _, c := range ctrs {
+			if !known[c.ID()] {
+				m.opts.Log.Warn("removing pause container without a sandbox", "id", c.ID())
+				if err := m.controller.Delete(ctx, &Sandbox{ID: c.ID()}); err != nil {
+					m.opts.Log.Error("remove orphan pause container", "id", c.ID(), "error", err)
+				}
+			}
+		}
+	}
+	inUse := map[string]bool{}
+	for id := range known {
+		inUse[m.network.NetNSPath(id)] = true
+	}
+	for _, p := range m.network.OrphanNetNS(inUse) {
+		m.opts.Log.Warn("removing network namespace without a sandbox", "path", p)
+		if err := m.network.RemoveNetNS(p); err != nil {
+			m.opts.Log.Error("remove orphan network namespace", "path", p, "error", err)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/errdefs"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/undo"
+	"github.com/cricket-cri/cricket/network"
+)
+
+// Run creates and starts a pod sandbox and returns its ID. The creation
+// runs detached from ctx: if the caller gives up, it still finishes (or
+// undoes itself), and kubelet's retry with the same pod metadata receives
+// the sandbox (see package reserve).
+func (m *Manager) Run(ctx context.Context, cfg *runtime.PodSandboxConfig, handler string) (string, error) {
+	if err := validate(cfg); err != nil {
+		return "", err
+	}
+	if _, err := m.ResolveRuntime(handler); err != nil {
+		return "", err
+	}
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() != runtime.NamespaceMode_NODE {
+		if err := m.network.Ready(); err != nil {
+			return "", fmt.Errorf("pod network is not ready: %v: %w", err, errdefs.ErrFailedPrecondition)
+		}
+	}
+	return m.names.Create(m.ctx(ctx), nameKey(cfg.GetMetadata()), newID, func(ctx context.Context, id string) error {
+		return m.create(ctx, id, cfg, handler)
+	})
+}
+
+func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandboxConfig, handler string) (retErr error) {
+	sb := &Sandbox{
+		ID:             id,
+		Config:         cfg,
+		RuntimeHandler: handler,
+		CreatedAt:      time.Now(),
+		CgroupParent:   cfg.GetLinux().GetCgroupParent(),
+		Dir:            filepath.Join(m.opts.State, "sandboxes", id),
+	}
+	if !sb.HostNetwork() {
+		sb.NetNSPath = m.network.NetNSPath(id)
+	}
+	var u undo.Stack
+	defer func() {
+		if retErr != nil {
+			u.Run(func(err error) { m.opts.Log.Error("undo failed sandbox creation", "sandbox", id, "error", err) })
+		}
+	}()
+
+	img, err := m.images.Ensure(ctx, m.opts.SandboxImage)
+	if err != nil {
+		return fmt.Errorf("sandbox image %s: %w", m.opts.SandboxImage, err)
+	}
+	sb.Image = img.ID
+
+	// The checkpoint goes first: if cricketd dies half-way, start-up
+	// finds a sandbox still "creating" and rolls it back.
+	if err := m.persist(sb, true); err != nil {
+		return err
+	}
+	u.Push(func(context.Context) error { return removeCheckpoint(m.checkpointPath(id)) })
+
+	u.Push(func(context.Context) error { return removeFiles(sb) })
+	if err := writeFiles(sb); err != nil {
+		return fmt.Errorf("sandbox %s files: %w", id, err)
+	}
+	if err := mountShm(sb); err != nil {
+		return err
+	}
+	if dir := cfg.GetLogDirectory(); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create log directory: %w", err)
+		}
+	}
+
+	ip := ""
+	if !sb.HostNetwork() {
+		if _, err := m.network.NewNetNS(id); err != nil {
+			return err
+		}
+		u.Push(func(context.Context) error { return m.network.RemoveNetNS(sb.NetNSPath) })
+		// Detach is pushed before Attach: a plugin chain that fails half
+		// way may still hold an address.
+		u.Push(func(ctx context.Context) error { return m.network.Detach(ctx, m.networkPod(sb)) })
+		att, err := m.network.Attach(ctx, m.networkPod(sb))
+		if err != nil {
+			return err
+		}
+		ip = att.IP
+		sb.mu.Lock()
+		sb.ip, sb.additionalIPs, sb.cniResult, sb.netAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
+		sb.mu.Unlock()
+	}
+	if err := writeHosts(sb, ip); err != nil {
+		return fmt.Errorf("sandbox %s hosts file: %w", id, err)
+	}
+
+	u.Push(func(ctx context.Context) error { return m.controller.Delete(m.ctx(ctx), sb) })
+	pid, err := m.controller.Start(ctx, sb, img)
+	if err != nil {
+		return err
+	}
+	sb.mu.Lock()
+	sb.pid, sb.state = pid, StateReady
+	sb.mu.Unlock()
+	if err := m.persist(sb, false); err != nil {
+		return err
+	}
+	m.store.add(sb)
+	m.opts.Log.Info("sandbox running", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(), "ip", ip, "pid", pid)
+	return nil
+}
+
+// networkPod is the network layer's view of a sandbox.
+func (m *Manager) networkPod(sb *Sandbox) network.Pod {
+	md := sb.Config.GetMetadata()
+	pod := network.Pod{
+		SandboxID:   sb.ID,
+		Name:        md.GetName(),
+		Namespace:   md.GetNamespace(),
+		UID:         md.GetUid(),
+		NetNSPath:   sb.NetNSPath,
+		Annotations: sb.Config.GetAnnotations(),
+	}
+	for _, p := range sb.Config.GetPortMappings() {
+		proto := "tcp"
+		switch p.GetProtocol() {
+		case runtime.Protocol_UDP:
+			proto = "udp"
+		case runtime.Protocol_SCTP:
+			proto = "sctp"
+		}
+		pod.Ports = append(pod.Ports, network.PortMapping{HostPort: p.GetHostPort(), ContainerPort: p.GetContainerPort(), Protocol: proto, HostIP: p.GetHostIp()})
+	}
+	return pod
+}
+
+// persist checkpoints the sandbox.
+func (m *Manager) persist(sb *Sandbox, creating bool) error {
+	rec, err := sb.record(creating)
+	if err != nil {
+		return err
+	}
+	return checkpoint.Write(m.checkpointPath(sb.ID), rec)
+}
+
+func removeCheckpoint(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}

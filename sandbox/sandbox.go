@@ -1,0 +1,182 @@
+// Package sandbox runs pod sandboxes: a pause container whose namespaces
+// the pod's containers join, the pod's network (through package network),
+// its /etc files and /dev/shm, and the in-memory store that the CRI reads,
+// rebuilt from checkpoints after a restart.
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// State of a sandbox as the CRI reports it.
+type State int
+
+const (
+	StateNotReady State = iota
+	StateReady
+)
+
+func (s State) String() string {
+	if s == StateReady {
+		return "ready"
+	}
+	return "notready"
+}
+
+// Sandbox is one pod sandbox. Fields above mu never change after creation;
+// fields below it are guarded by mu.
+type Sandbox struct {
+	ID             string
+	Config         *runtime.PodSandboxConfig
+	RuntimeHandler string
+	CreatedAt      time.Time
+	// NetNSPath is the pod's network namespace; empty for host network.
+	NetNSPath string
+	// CgroupParent is the pod's cgroup parent as given by kubelet.
+	CgroupParent string
+	// Dir holds the pod's volatile files: hostname, hosts, resolv.conf, shm.
+	Dir string
+	// Image is the sandbox image's ID.
+	Image string
+
+	// op serializes lifecycle operations (stop, remove) on this sandbox.
+	op sync.Mutex
+
+	mu            sync.Mutex
+	state         State
+	pid           uint32
+	ip            string
+	additionalIPs []string
+	cniResult     json.RawMessage
+	// netAttached is true while the pod holds a CNI attachment (an IP).
+	netAttached bool
+	// exitedAt is when the pause process exited, if it did.
+	exitedAt time.Time
+}
+
+// Status is a consistent snapshot of a sandbox's mutable state.
+type Status struct {
+	State         State
+	PID           uint32
+	IP            string
+	AdditionalIPs []string
+	CNIResult     json.RawMessage
+}
+
+// Status returns the sandbox's current state.
+func (s *Sandbox) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs, CNIResult: s.cniResult}
+}
+
+// Name returns the pod's name, namespace, uid and attempt as one key: the
+// name kubelet may not reuse while the sandbox exists.
+func (s *Sandbox) Name() string { return nameKey(s.Config.GetMetadata()) }
+
+func nameKey(m *runtime.PodSandboxMetadata) string {
+	return fmt.Sprintf("%s_%s_%s_%d", m.GetName(), m.GetNamespace(), m.GetUid(), m.GetAttempt())
+}
+
+// HostNetwork reports whether the pod uses the node's network namespace.
+func (s *Sandbox) HostNetwork() bool {
+	return s.namespaceMode().GetNetwork() == runtime.NamespaceMode_NODE
+}
+
+// HostIPC reports whether the pod uses the node's IPC namespace.
+func (s *Sandbox) HostIPC() bool { return s.namespaceMode().GetIpc() == runtime.NamespaceMode_NODE }
+
+// PIDMode is the pod's PID namespace mode (POD, CONTAINER, NODE).
+func (s *Sandbox) PIDMode() runtime.NamespaceMode { return s.namespaceMode().GetPid() }
+
+func (s *Sandbox) namespaceMode() *runtime.NamespaceOption {
+	return s.Config.GetLinux().GetSecurityContext().GetNamespaceOptions()
+}
+
+// NamespacePath returns the path a container joins for the pod's namespace
+// of type t (network, ipc, uts, pid), or "" when the pod uses the host's.
+func (s *Sandbox) NamespacePath(t specs.LinuxNamespaceType) string {
+	if t == specs.NetworkNamespace {
+		return s.NetNSPath
+	}
+	s.mu.Lock()
+	pid := s.pid
+	s.mu.Unlock()
+	name := map[specs.LinuxNamespaceType]string{specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.PIDNamespace: "pid"}[t]
+	if name == "" || pid == 0 {
+		return ""
+	}
+	return filepath.Join("/proc", strconv.FormatUint(uint64(pid), 10), "ns", name)
+}
+
+// Files the pod's containers mount.
+func (s *Sandbox) HostnamePath() string   { return filepath.Join(s.Dir, "hostname") }
+func (s *Sandbox) HostsPath() string      { return filepath.Join(s.Dir, "hosts") }
+func (s *Sandbox) ResolvConfPath() string { return filepath.Join(s.Dir, "resolv.conf") }
+
+// ShmPath is the pod's /dev/shm, or the host's for host IPC.
+func (s *Sandbox) ShmPath() string {
+	if s.HostIPC() {
+		return "/dev/shm"
+	}
+	return filepath.Join(s.Dir, "shm")
+}
+
+// record is a sandbox as checkpointed under the root dir.
+type record struct {
+	ID             string
+	Config         []byte // protobuf PodSandboxConfig
+	RuntimeHandler string
+	CreatedAt      time.Time
+	NetNSPath      string
+	CgroupParent   string
+	Dir            string
+	Image          string
+	// Creating is set until RunPodSandbox finished: a record still
+	// creating after a crash is rolled back at start-up.
+	Creating      bool
+	State         State
+	PID           uint32
+	IP            string
+	AdditionalIPs []string
+	CNIResult     json.RawMessage
+	NetAttached   bool
+	ExitedAt      time.Time
+}
+
+func (s *Sandbox) record(creating bool) (*record, error) {
+	cfg, err := proto.Marshal(s.Config)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &record{
+		ID: s.ID, Config: cfg, RuntimeHandler: s.RuntimeHandler, CreatedAt: s.CreatedAt,
+		NetNSPath: s.NetNSPath, CgroupParent: s.CgroupParent, Dir: s.Dir, Image: s.Image,
+		Creating: creating, State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs,
+		CNIResult: s.cniResult, NetAttached: s.netAttached, ExitedAt: s.exitedAt,
+	}, nil
+}
+
+func (r *record) sandbox() (*Sandbox, error) {
+	cfg := &runtime.PodSandboxConfig{}
+	if err := proto.Unmarshal(r.Config, cfg); err != nil {
+		return nil, fmt.Errorf("sandbox %s: decode config: %w", r.ID, err)
+	}
+	return &Sandbox{
+		ID: r.ID, Config: cfg, RuntimeHandler: r.RuntimeHandler, CreatedAt: r.CreatedAt,
+		NetNSPath: r.NetNSPath, CgroupParent: r.CgroupParent, Dir: r.Dir, Image: r.Image,
+		state: r.State, pid: r.PID, ip: r.IP, additionalIPs: r.AdditionalIPs, cniResult: r.CNIResult,
+		netAttached: r.NetAttached, exitedAt: r.ExitedAt,
+	}, nil
+}

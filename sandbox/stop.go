@@ -1,0 +1,111 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+)
+
+// Stop stops every container of the sandbox, kills its pause process and
+// tears down its network (CNI DEL, then the namespace). Stopping an
+// unknown or stopped sandbox succeeds.
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	sb, err := m.store.get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sb.op.Lock()
+	defer sb.op.Unlock()
+	return m.stop(m.ctx(ctx), sb)
+}
+
+// stop runs with sb.op held. Each step is idempotent, so a stop that failed
+// half way can be retried.
+func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
+	if m.containers != nil {
+		if err := m.containers.StopPod(ctx, sb.ID); err != nil {
+			return fmt.Errorf("stop containers of sandbox %s: %w", sb.ID, err)
+		}
+	}
+	if err := m.controller.Stop(ctx, sb); err != nil {
+		return err
+	}
+	sb.mu.Lock()
+	sb.state = StateNotReady
+	sb.mu.Unlock()
+	var errs []error
+	if err := unmountShm(sb); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.teardownNetwork(ctx, sb); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.persist(sb, false); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// teardownNetwork releases the pod's CNI attachment (recorded, so it works
+// after a restart or reboot) and removes its namespace.
+func (m *Manager) teardownNetwork(ctx context.Context, sb *Sandbox) error {
+	if sb.HostNetwork() {
+		return nil
+	}
+	sb.mu.Lock()
+	attached := sb.netAttached
+	sb.mu.Unlock()
+	if attached {
+		if err := m.network.Detach(ctx, m.networkPod(sb)); err != nil {
+			return err
+		}
+		sb.mu.Lock()
+		sb.netAttached = false
+		sb.mu.Unlock()
+	}
+	return m.network.RemoveNetNS(sb.NetNSPath)
+}
+
+// Remove removes a sandbox and all its containers, stopping them first.
+// Removing an unknown sandbox succeeds; the pod's name is free afterwards.
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	sb, err := m.store.get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx = m.ctx(ctx)
+	sb.op.Lock()
+	defer sb.op.Unlock()
+	if _, err := m.store.get(sb.ID); errdefs.IsNotFound(err) {
+		return nil // removed by a concurrent call while we waited
+	}
+	if err := m.stop(ctx, sb); err != nil {
+		return err
+	}
+	if m.containers != nil {
+		if err := m.containers.RemovePod(ctx, sb.ID); err != nil {
+			return fmt.Errorf("remove containers of sandbox %s: %w", sb.ID, err)
+		}
+	}
+	if err := m.controller.Delete(ctx, sb); err != nil {
+		return err
+	}
+	if err := removeFiles(sb); err != nil {
+		return fmt.Errorf("remove files of sandbox %s: %w", sb.ID, err)
+	}
+	if err := removeCheckpoint(m.checkpointPath(sb.ID)); err != nil {
+		return fmt.Errorf("remove checkpoint of sandbox %s: %w", sb.ID, err)
+	}
+	m.store.remove(sb.ID)
+	m.names.Release(sb.Name(), sb.ID)
+	m.opts.Log.Info("sandbox removed", "sandbox", sb.ID)
+	return nil
+}

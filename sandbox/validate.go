@@ -1,0 +1,81 @@
+package sandbox
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// validate checks a PodSandboxConfig before any side effect.
+func validate(cfg *runtime.PodSandboxConfig) error {
+	md := cfg.GetMetadata()
+	switch {
+	case md == nil:
+		return invalid("config.metadata is required")
+	case md.GetName() == "":
+		return invalid("config.metadata.name is required")
+	case md.GetNamespace() == "":
+		return invalid("config.metadata.namespace is required")
+	case md.GetUid() == "":
+		return invalid("config.metadata.uid is required")
+	}
+	nso := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
+	if m := nso.GetNetwork(); m == runtime.NamespaceMode_CONTAINER || m == runtime.NamespaceMode_TARGET {
+		return invalid("namespace_options.network %s is not supported for a pod (POD or NODE)", m)
+	}
+	if m := nso.GetIpc(); m == runtime.NamespaceMode_CONTAINER || m == runtime.NamespaceMode_TARGET {
+		return invalid("namespace_options.ipc %s is not supported for a pod (POD or NODE)", m)
+	}
+	if nso.GetPid() == runtime.NamespaceMode_TARGET {
+		return invalid("namespace_options.pid TARGET is only valid for containers")
+	}
+	hostNet := nso.GetNetwork() == runtime.NamespaceMode_NODE
+	hostIPC := nso.GetIpc() == runtime.NamespaceMode_NODE
+	for k := range cfg.GetLinux().GetSysctls() {
+		if err := validateSysctl(k, hostNet, hostIPC); err != nil {
+			return err
+		}
+	}
+	for _, p := range cfg.GetPortMappings() {
+		if p.GetContainerPort() <= 0 || p.GetContainerPort() > 65535 || p.GetHostPort() < 0 || p.GetHostPort() > 65535 {
+			return invalid("port_mappings: container_port %d / host_port %d out of range", p.GetContainerPort(), p.GetHostPort())
+		}
+	}
+	if lp := cfg.GetLogDirectory(); lp != "" && !strings.HasPrefix(lp, "/") {
+		return invalid("log_directory %q must be absolute", lp)
+	}
+	return nil
+}
+
+// ipcSysctls are the sysctls of the IPC namespace (besides fs.mqueue.*).
+var ipcSysctls = map[string]bool{
+	"kernel.shmall": true, "kernel.shmmax": true, "kernel.shmmni": true, "kernel.shm_rmid_forced": true,
+	"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
+}
+
+// validateSysctl accepts only sysctls that live in a namespace the pod owns:
+// setting any other would change the host.
+func validateSysctl(key string, hostNet, hostIPC bool) error {
+	k := strings.ReplaceAll(key, "/", ".")
+	switch {
+	case ipcSysctls[k] || strings.HasPrefix(k, "fs.mqueue."):
+		if hostIPC {
+			return invalid("sysctl %q is in the IPC namespace, which this pod shares with the host", key)
+		}
+	case strings.HasPrefix(k, "net."):
+		if hostNet {
+			return invalid("sysctl %q is in the network namespace, which this pod shares with the host", key)
+		}
+	case k == "kernel.hostname" || k == "kernel.domainname":
+		return invalid("sysctl %q: set the hostname through the pod's hostname", key)
+	default:
+		return invalid("sysctl %q is not namespaced; setting it would change the host", key)
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
+}

@@ -1,0 +1,166 @@
+package integration
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/testrig"
+)
+
+func podConfig(name string) *runtime.PodSandboxConfig {
+	return &runtime.PodSandboxConfig{
+		Metadata:     &runtime.PodSandboxMetadata{Name: name, Namespace: "ns-" + name, Uid: "uid-" + name, Attempt: 1},
+		Hostname:     name,
+		Labels:       map[string]string{"app": name, "tier": "test"},
+		Annotations:  map[string]string{"note": "hello " + name},
+		LogDirectory: "/tmp/ck-pod-logs/" + name,
+		Linux:        &runtime.LinuxPodSandboxConfig{},
+	}
+}
+
+func runPod(t *testing.T, d *testrig.Daemon, cfg *runtime.PodSandboxConfig) string {
+	t.Helper()
+	resp, err := d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatalf("RunPodSandbox(%s): %v", cfg.GetMetadata().GetName(), err)
+	}
+	return resp.PodSandboxId
+}
+
+func podStatus(t *testing.T, d *testrig.Daemon, id string) *runtime.PodSandboxStatus {
+	t.Helper()
+	resp, err := d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: id})
+	if err != nil {
+		t.Fatalf("PodSandboxStatus(%s): %v", id, err)
+	}
+	return resp.Status
+}
+
+func stopPod(t *testing.T, d *testrig.Daemon, id string) {
+	t.Helper()
+	if _, err := d.Runtime.StopPodSandbox(d.Ctx(), &runtime.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatalf("StopPodSandbox(%s): %v", id, err)
+	}
+}
+
+func removePod(t *testing.T, d *testrig.Daemon, id string) {
+	t.Helper()
+	if _, err := d.Runtime.RemovePodSandbox(d.Ctx(), &runtime.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+		t.Fatalf("RemovePodSandbox(%s): %v", id, err)
+	}
+}
+
+func listPods(t *testing.T, d *testrig.Daemon, f *runtime.PodSandboxFilter) []*runtime.PodSandbox {
+	t.Helper()
+	resp, err := d.Runtime.ListPodSandbox(d.Ctx(), &runtime.ListPodSandboxRequest{Filter: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Items
+}
+
+// reachable reports whether something answers at ip: a refused TCP
+// connection proves the address is routed to a live network stack.
+func reachable(ip string) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "9"), 2*time.Second)
+	if err == nil {
+		c.Close()
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func TestPodSandboxLifecycle(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	cfg := podConfig("lifecycle")
+	id := runPod(t, d, cfg)
+
+	st := podStatus(t, d, id)
+	if st.State != runtime.PodSandboxState_SANDBOX_READY || st.Id != id || st.CreatedAt == 0 {
+		t.Fatalf("status = %v", st)
+	}
+	if st.Metadata.Name != "lifecycle" || st.Metadata.Uid != "uid-lifecycle" || st.Metadata.Attempt != 1 ||
+		st.Labels["app"] != "lifecycle" || st.Annotations["note"] != "hello lifecycle" {
+		t.Fatalf("metadata/labels/annotations not preserved: %v", st)
+	}
+	ip := st.GetNetwork().GetIp()
+	_, subnet, _ := net.ParseCIDR(d.Network.Subnet)
+	if parsed := net.ParseIP(ip); parsed == nil || !subnet.Contains(parsed) {
+		t.Fatalf("pod IP %q not in %s", ip, d.Network.Subnet)
+	}
+	if !reachable(ip) {
+		t.Fatalf("pod IP %s not reachable from the host", ip)
+	}
+	if got := d.Network.Allocations(); len(got) != 1 || got[0] != ip {
+		t.Fatalf("IPAM allocations %v, want [%s]", got, ip)
+	}
+	if fi, err := os.Stat("/tmp/ck-pod-logs/lifecycle"); err != nil || !fi.IsDir() {
+		t.Errorf("log directory not created: %v", err)
+	}
+	defer os.RemoveAll("/tmp/ck-pod-logs/lifecycle")
+
+	verbose, err := d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil || !strings.Contains(verbose.Info["info"], `"pid":`) || !strings.Contains(verbose.Info["info"], "cniResult") ||
+		!strings.Contains(verbose.Info["info"], `"runtimeSpec"`) {
+		t.Fatalf("verbose info = %v, %v", verbose.GetInfo(), err)
+	}
+
+	// List filters: full ID, ID prefix, state, labels.
+	if got := listPods(t, d, &runtime.PodSandboxFilter{Id: id}); len(got) != 1 || got[0].Id != id {
+		t.Errorf("list by id = %v", got)
+	}
+	if got := listPods(t, d, &runtime.PodSandboxFilter{Id: id[:12]}); len(got) != 1 {
+		t.Errorf("list by id prefix = %v", got)
+	}
+	if got := listPods(t, d, &runtime.PodSandboxFilter{LabelSelector: map[string]string{"app": "lifecycle"}}); len(got) != 1 {
+		t.Errorf("list by label = %v", got)
+	}
+	if got := listPods(t, d, &runtime.PodSandboxFilter{LabelSelector: map[string]string{"app": "other"}}); len(got) != 0 {
+		t.Errorf("list by other label = %v", got)
+	}
+	if got := listPods(t, d, &runtime.PodSandboxFilter{State: &runtime.PodSandboxStateValue{State: runtime.PodSandboxState_SANDBOX_NOTREADY}}); len(got) != 0 {
+		t.Errorf("list NOTREADY = %v", got)
+	}
+
+	stopPod(t, d, id)
+	stopPod(t, d, id) // idempotent
+	if st := podStatus(t, d, id); st.State != runtime.PodSandboxState_SANDBOX_NOTREADY {
+		t.Fatalf("after stop: %v", st.State)
+	}
+	if got := d.Network.Allocations(); len(got) != 0 {
+		t.Errorf("IP still allocated after stop: %v", got)
+	}
+	if reachable(ip) {
+		t.Errorf("pod IP %s still answers after stop", ip)
+	}
+	removePod(t, d, id)
+	removePod(t, d, id) // idempotent
+	_, err = d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: id})
+	wantCode(t, err, codes.NotFound)
+	stopPod(t, d, id) // unknown: still fine
+	// The name is free again.
+	id2 := runPod(t, d, cfg)
+	if id2 == id {
+		t.Fatal("new sandbox reused the old ID")
+	}
+}
+
+func TestSandboxNameIsReserved(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	id := runPod(t, d, podConfig("dup"))
+	_, err := d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: podConfig("dup")})
+	wantCode(t, err, codes.AlreadyExists)
+	if !strings.Contains(err.Error(), id) {
+		t.Fatalf("error does not name the existing sandbox %s: %v", id, err)
+	}
+}
