@@ -273,3 +273,15 @@ func namespaceFor(tb testing.TB) string {
 
 // Grep reports whether the daemon's log contains s.
 func (d *Daemon) Grep(s string) bool { return bytes.Contains([]byte(d.Log()), []byte(s)) }
+
+// Image pushes an image built from spec to the daemon's registry as
+// repoTag, pulls it through CRI and returns its reference.
+func (d *Daemon) Image(tb testing.TB, repoTag string, spec ImageSpec) string {
+	tb.Helper()
+	d.Registry.Push(tb, repoTag, BuildImage(tb, spec))
+	ref := d.Registry.Host + "/" + repoTag
+	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}}); err != nil {
+		tb.Fatalf("pull %s: %v", ref, err)
+	}
+	return ref
+}

@@ -66,3 +66,5 @@ func wantCode(t *testing.T, err error, code codes.Code) {
 		t.Fatalf("got %v, want code %s", err, code)
 	}
 }
+
+func codeOf(err error) codes.Code { return status.Code(err) }

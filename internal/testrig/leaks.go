@@ -1,0 +1,164 @@
+package testrig
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/vishvananda/netlink"
+)
+
+// Resources is what a daemon's pods and containers hold outside cricketd's
+// memory: the things a leak would leave behind.
+type Resources struct {
+	NetNS      []string // pinned network namespaces
+	Mounts     []string // mounts under the daemon's directory
+	Veths      []string // host-side veth links on the daemon's bridge
+	IPs        []string // IPAM allocations
+	Cgroups    []string // cgroups under CgroupParents
+	Containers []string // containerd containers
+	Tasks      []string // containerd tasks
+	Snapshots  []string // containerd snapshots (active and committed)
+	Leases     []string // containerd leases
+	Shims      []string // shim processes of the daemon's namespace
+}
+
+// CgroupParents are cgroup parents (relative to a cgroup v1 controller
+// mount) whose children Resources lists.
+var cgroupControllers = []string{"memory", "cpu", "pids"}
+
+// Resources lists what the daemon holds now. cgroupParents are the pods'
+// cgroup parents to inspect (e.g. "/ck-test").
+func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
+	tb.Helper()
+	var r Resources
+	ents, _ := os.ReadDir(filepath.Join(d.Config.State, "netns"))
+	for _, e := range ents {
+		r.NetNS = append(r.NetNS, e.Name())
+	}
+	r.Mounts = mountsUnder(d.Dir)
+	if d.Network != nil {
+		r.IPs = d.Network.Allocations()
+		if br, err := netlink.LinkByName(d.Network.Bridge); err == nil {
+			links, _ := netlink.LinkList()
+			for _, l := range links {
+				if l.Attrs().MasterIndex == br.Attrs().Index {
+					r.Veths = append(r.Veths, l.Attrs().Name)
+				}
+			}
+		}
+	}
+	for _, parent := range cgroupParents {
+		for _, ctrl := range cgroupControllers {
+			base := filepath.Join("/sys/fs/cgroup", ctrl, parent)
+			ents, _ := os.ReadDir(base)
+			for _, e := range ents {
+				if e.IsDir() {
+					r.Cgroups = append(r.Cgroups, filepath.Join(ctrl, parent, e.Name()))
+				}
+			}
+		}
+	}
+	if !d.Config.Containerd.Managed {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer c.Close()
+		ctrs, err := c.Containers(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, ctr := range ctrs {
+			r.Containers = append(r.Containers, ctr.ID())
+			if _, err := ctr.Task(ctx, nil); err == nil {
+				r.Tasks = append(r.Tasks, ctr.ID())
+			}
+		}
+		c.SnapshotService(d.Config.Containerd.Snapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+			r.Snapshots = append(r.Snapshots, info.Name)
+			return nil
+		})
+		ls, _ := c.LeasesService().List(ctx)
+		for _, l := range ls {
+			r.Leases = append(r.Leases, l.ID)
+		}
+	}
+	r.Shims = shimsOf(d.Config.Containerd.Namespace)
+	for _, s := range [][]string{r.NetNS, r.Mounts, r.Veths, r.IPs, r.Cgroups, r.Containers, r.Tasks, r.Snapshots, r.Leases, r.Shims} {
+		slices.Sort(s)
+	}
+	return r
+}
+
+// Diff describes what other holds that r does not (new resources).
+func (r Resources) Diff(other Resources) string {
+	var b strings.Builder
+	add := func(what string, before, after []string) {
+		for _, x := range after {
+			if !slices.Contains(before, x) {
+				fmt.Fprintf(&b, "  %s: %s\n", what, x)
+			}
+		}
+	}
+	add("netns", r.NetNS, other.NetNS)
+	add("mount", r.Mounts, other.Mounts)
+	add("veth", r.Veths, other.Veths)
+	add("ip", r.IPs, other.IPs)
+	add("cgroup", r.Cgroups, other.Cgroups)
+	add("containerd container", r.Containers, other.Containers)
+	add("containerd task", r.Tasks, other.Tasks)
+	add("snapshot", r.Snapshots, other.Snapshots)
+	add("lease", r.Leases, other.Leases)
+	add("shim", r.Shims, other.Shims)
+	return b.String()
+}
+
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			out = append(out, fields[4])
+		}
+	}
+	return out
+}
+
+// shimsOf lists the PIDs of shim processes serving namespace ns.
+func shimsOf(ns string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if len(args) == 0 || !strings.Contains(args[0], "containerd-shim") {
+			continue
+		}
+		for i := range args[:len(args)-1] {
+			if args[i] == "-namespace" && args[i+1] == ns {
+				out = append(out, e.Name())
+			}
+		}
+	}
+	return out
+}
