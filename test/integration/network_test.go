@@ -212,8 +212,8 @@ func TestPodSysctlsHandlersAndValidation(t *testing.T) {
 	podID := runPod(t, d, pod)
 	ctr := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 	for path, want := range map[string]string{
-		"/proc/sys/kernel/shm_rmid_forced":             "1",
-		"/proc/sys/fs/mqueue/msg_max":                  "100",
+		"/proc/sys/kernel/shm_rmid_forced":              "1",
+		"/proc/sys/fs/mqueue/msg_max":                   "100",
 		"/proc/sys/net/ipv4/ip_unprivileged_port_start": "100",
 	} {
 		if got := execOut(t, d, ctr, "cat", path); got != want {
@@ -226,11 +226,17 @@ func TestPodSysctlsHandlersAndValidation(t *testing.T) {
 	}
 
 	for name, mut := range map[string]func(*runtime.PodSandboxConfig){
-		"not namespaced":        func(c *runtime.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"kernel.pid_max": "100000"} },
-		"net with host network": func(c *runtime.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}; hostNS(c, true, false) },
-		"ipc with host ipc":     func(c *runtime.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"kernel.shmmax": "1"}; hostNS(c, false, true) },
-		"no metadata":           func(c *runtime.PodSandboxConfig) { c.Metadata = nil },
-		"no uid":                func(c *runtime.PodSandboxConfig) { c.Metadata.Uid = "" },
+		"not namespaced": func(c *runtime.PodSandboxConfig) { c.Linux.Sysctls = map[string]string{"kernel.pid_max": "100000"} },
+		"net with host network": func(c *runtime.PodSandboxConfig) {
+			c.Linux.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
+			hostNS(c, true, false)
+		},
+		"ipc with host ipc": func(c *runtime.PodSandboxConfig) {
+			c.Linux.Sysctls = map[string]string{"kernel.shmmax": "1"}
+			hostNS(c, false, true)
+		},
+		"no metadata": func(c *runtime.PodSandboxConfig) { c.Metadata = nil },
+		"no uid":      func(c *runtime.PodSandboxConfig) { c.Metadata.Uid = "" },
 	} {
 		cfg := podConfig("bad-" + strings.ReplaceAll(name, " ", "-"))
 		mut(cfg)
