@@ -50,6 +50,12 @@ type Config struct {
 	ImagePullProgressTimeout Duration `toml:"image_pull_progress_timeout"`
 	CgroupDriver             string   `toml:"cgroup_driver"`
 	MaxContainerLogLineSize  int      `toml:"max_container_log_line_size"`
+	// StatsCollectPeriod is how often container and pod cgroups are
+	// sampled; CPU rates are computed between two samples.
+	StatsCollectPeriod Duration `toml:"stats_collect_period"`
+	// IgnoreImageVolumes leaves an image's VOLUMEs unmounted (by default
+	// each gets a directory of the container, seeded from the image).
+	IgnoreImageVolumes bool `toml:"ignore_image_volumes"`
 
 	Containerd   Containerd         `toml:"containerd"`
 	Registry     Registry           `toml:"registry"`
@@ -113,6 +119,7 @@ func Default() *Config {
 		ImagePullProgressTimeout: Duration(5 * time.Minute),
 		CgroupDriver:             CgroupDriverCgroupfs,
 		MaxContainerLogLineSize:  DefaultMaxLogLineSize,
+		StatsCollectPeriod:       Duration(10 * time.Second),
 		Containerd: Containerd{
 			Address:     DefaultContainerdAddress,
 			Namespace:   DefaultContainerdNS,
@@ -168,6 +175,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxContainerLogLineSize <= 0 {
 		return fmt.Errorf("max_container_log_line_size %d: must be positive", c.MaxContainerLogLineSize)
+	}
+	if c.StatsCollectPeriod < Duration(100*time.Millisecond) {
+		return fmt.Errorf("stats_collect_period %s: must be at least 100ms", c.StatsCollectPeriod)
 	}
 	if c.Containerd.Namespace == "" {
 		return fmt.Errorf("containerd.namespace must not be empty")

@@ -58,6 +58,8 @@ type Container struct {
 	StopSignal string
 	// NameKey is the reserved name (container, attempt and pod).
 	NameKey string
+	// CgroupPath is the container's cgroup (cgroupfs path), for stats.
+	CgroupPath string
 
 	// op serializes lifecycle operations (start, stop, remove).
 	op sync.Mutex
@@ -117,6 +119,7 @@ type record struct {
 	User               specs.User
 	StopSignal         string
 	NameKey            string
+	CgroupPath         string
 	Creating           bool
 	State              State
 	PID                uint32
@@ -144,7 +147,7 @@ func (c *Container) record(creating bool) (*record, error) {
 	return &record{
 		ID: c.ID, SandboxID: c.SandboxID, Config: cfg, CreatedAt: c.CreatedAt,
 		ImageID: c.ImageID, ImageName: c.ImageName, ImageRef: c.ImageRef, LogDir: c.LogDir, LogPath: c.LogPath, Dir: c.Dir,
-		User: c.User, StopSignal: c.StopSignal, NameKey: c.NameKey, Creating: creating,
+		User: c.User, StopSignal: c.StopSignal, NameKey: c.NameKey, CgroupPath: c.CgroupPath, Creating: creating,
 		State: c.state, PID: c.pid, StartedAt: c.startedAt, FinishedAt: c.finishedAt,
 		ExitCode: c.exitCode, Reason: c.reason, Message: c.message, OOMKilled: c.oomKilled, Resources: res,
 	}, nil
@@ -158,7 +161,7 @@ func (r *record) container() (*Container, error) {
 	c := &Container{
 		ID: r.ID, SandboxID: r.SandboxID, Config: cfg, CreatedAt: r.CreatedAt,
 		ImageID: r.ImageID, ImageName: r.ImageName, ImageRef: r.ImageRef, LogDir: r.LogDir, LogPath: r.LogPath, Dir: r.Dir,
-		User: r.User, StopSignal: r.StopSignal, NameKey: r.NameKey,
+		User: r.User, StopSignal: r.StopSignal, NameKey: r.NameKey, CgroupPath: r.CgroupPath,
 		state: r.State, pid: r.PID, startedAt: r.StartedAt, finishedAt: r.FinishedAt,
 		exitCode: r.ExitCode, reason: r.Reason, message: r.Message, oomKilled: r.OOMKilled,
 		exited: make(chan struct{}),

@@ -81,6 +81,11 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	u.Push(func(context.Context) error { return removeFile(m.checkpointPath(id)) })
 	u.Push(func(context.Context) error { return os.RemoveAll(c.Dir) })
 
+	for _, mt := range cfg.GetMounts() {
+		if mt.GetRecursiveReadOnly() && !m.sandboxes.Features(sb.RuntimeHandler).RecursiveReadOnlyMounts {
+			return fmt.Errorf("mount %q: recursive read-only mounts are not supported by this runtime or kernel: %w", mt.GetContainerPath(), errdefs.ErrInvalidArgument)
+		}
+	}
 	mounts, err := resolveMounts(cfg)
 	if err != nil {
 		return err
@@ -93,11 +98,13 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if err != nil {
 		return err
 	}
+	cgroupsPath := m.sandboxes.CgroupsPath(sb, id)
+	c.CgroupPath = spec.CgroupFSPath(cgroupsPath)
 	in := spec.ContainerInput{
 		ID: id, SandboxID: sb.ID, Config: cfg, Sandbox: sb.Config,
 		Image: img.Config.Config, ImageName: c.ImageName,
 		Network: nss[0], IPC: nss[1], UTS: nss[2], PID: nss[3],
-		CgroupsPath:       m.sandboxes.CgroupsPath(sb, id),
+		CgroupsPath:       cgroupsPath,
 		HostsPath:         sb.HostsPath(),
 		ResolvConfPath:    sb.ResolvConfPath(),
 		HostnamePath:      sb.HostnamePath(),

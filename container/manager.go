@@ -14,6 +14,7 @@ import (
 	"github.com/cricket-cri/cricket/internal/reserve"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
+	"github.com/cricket-cri/cricket/stats"
 )
 
 // Options configure the container Manager.
@@ -24,7 +25,9 @@ type Options struct {
 	MaxLogLineSize int
 	IgnoreVolumes  bool // image volumes are not mounted
 	OOM            *spec.OOMScore
-	Log            *slog.Logger
+	// Stats samples container cgroups.
+	Stats *stats.Collector
+	Log   *slog.Logger
 }
 
 // Manager runs containers in sandboxes.
@@ -35,6 +38,7 @@ type Manager struct {
 	sandboxes *sandbox.Manager
 	store     *store
 	names     reserve.Names
+	layers    layerCache
 }
 
 // New returns a container Manager and registers it with the sandboxes.

@@ -151,6 +151,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove checkpoint of container %s: %w", c.ID, err)
 	}
 	m.store.remove(c.ID)
+	m.forgetLayer(c.ID)
 	m.names.Release(c.NameKey, c.ID)
 	m.opts.Log.Info("container removed", "container", c.ID)
 	return nil

@@ -40,7 +40,7 @@ func (s *Server) Status(ctx context.Context, r *runtime.StatusRequest) (*runtime
 	resp := &runtime.StatusResponse{
 		Status:          &runtime.RuntimeStatus{Conditions: []*runtime.RuntimeCondition{runtimeCond, networkCond}},
 		RuntimeHandlers: s.runtimeHandlers(),
-		Features:        &runtime.RuntimeFeatures{SupplementalGroupsPolicy: false},
+		Features:        &runtime.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if r.GetVerbose() {
 		resp.Info = s.statusInfo(ctx)
@@ -56,9 +56,13 @@ func (s *Server) runtimeHandlers() []*runtime.RuntimeHandler {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	out := []*runtime.RuntimeHandler{{Name: "", Features: &runtime.RuntimeHandlerFeatures{}}}
-	for _, name := range names {
-		out = append(out, &runtime.RuntimeHandler{Name: name, Features: &runtime.RuntimeHandlerFeatures{}})
+	out := []*runtime.RuntimeHandler{}
+	for _, name := range append([]string{""}, names...) {
+		f := s.Sandboxes.Features(name)
+		out = append(out, &runtime.RuntimeHandler{Name: name, Features: &runtime.RuntimeHandlerFeatures{
+			RecursiveReadOnlyMounts: f.RecursiveReadOnlyMounts,
+			UserNamespaces:          f.UserNamespaces,
+		}})
 	}
 	return out
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
+	"github.com/cricket-cri/cricket/stats"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after a signal.
@@ -110,12 +111,15 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		OOM:           oom,
 		Log:           log.With("component", "sandbox"),
 	})
+	collector := stats.NewCollector(time.Duration(cfg.StatsCollectPeriod), nil, log.With("component", "stats"))
 	containers := container.New(cc, images, sandboxes, container.Options{
 		Root:           cfg.Root,
 		State:          cfg.State,
 		Namespace:      cfg.Containerd.Namespace,
 		Snapshotter:    cfg.Containerd.Snapshotter,
 		MaxLogLineSize: cfg.MaxContainerLogLineSize,
+		IgnoreVolumes:  cfg.IgnoreImageVolumes,
+		Stats:          collector,
 		OOM:            oom,
 		Log:            log.With("component", "container"),
 	})
@@ -127,6 +131,9 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	// cricketd serves at once (Status must answer even when containerd
 	// does not); pod and container calls wait for recovery, which needs
 	// containerd and runs as soon as it answers.
+	collector.SetSource(containers.StatsTargets)
+	collector.Start()
+	defer collector.Stop()
 	recovered := newGate()
 	go recoverWhenReachable(ctx, cc, log, recovered, sandboxes.Recover, containers.Recover)
 

@@ -76,3 +76,15 @@ func (s *Service) snapshotterRoot(ctx context.Context) (string, error) {
 	}
 	return "", fmt.Errorf("snapshotter %s does not export its root", s.opts.Snapshotter)
 }
+
+// SnapshotterRoot returns the snapshotter's root directory (the filesystem
+// of images and writable layers), or "" if containerd cannot say.
+func (s *Service) SnapshotterRoot(ctx context.Context) string {
+	c := &s.fsUsage
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.root == "" {
+		c.root, _ = s.snapshotterRoot(ctx)
+	}
+	return c.root
+}

@@ -51,6 +51,30 @@ func CgroupsPath(parent, id string, systemd bool) string {
 	return path.Join("/", parent, id)
 }
 
+// CgroupFSPath turns a cgroups path as written in a spec into the path
+// below each controller's mount: cgroupfs paths are already that; runc's
+// systemd form "parent.slice:prefix:name" is expanded the way systemd lays
+// out slices and scopes.
+func CgroupFSPath(cgroupsPath string) string {
+	parts := strings.Split(cgroupsPath, ":")
+	if len(parts) != 3 {
+		return cgroupsPath
+	}
+	slice, prefix, name := parts[0], parts[1], parts[2]
+	dir := "/"
+	if s := strings.TrimSuffix(slice, ".slice"); s != "" && s != "-" {
+		acc := ""
+		for i, comp := range strings.Split(s, "-") {
+			if i > 0 {
+				acc += "-"
+			}
+			acc += comp
+			dir = path.Join(dir, acc+".slice")
+		}
+	}
+	return path.Join(dir, prefix+"-"+name+".scope")
+}
+
 // withNamespace sets the namespace of type t to join path, or removes it
 // (sharing the host's) when host is true.
 func withNamespace(t specs.LinuxNamespaceType, path string, host bool) oci.SpecOpts {

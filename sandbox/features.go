@@ -1,0 +1,68 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"slices"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Features are what a runtime handler can do, as advertised in Status.
+type Features struct {
+	// RecursiveReadOnlyMounts: the OCI runtime knows the "rro" mount
+	// option and the kernel has mount_setattr (5.12+).
+	RecursiveReadOnlyMounts bool
+	// UserNamespaces: pods may run in their own user namespace.
+	UserNamespaces bool
+}
+
+var features struct {
+	mu sync.Mutex
+	m  map[string]Features // by OCI runtime binary
+}
+
+// Features probes (once per OCI runtime binary) what a handler supports.
+func (m *Manager) Features(handler string) Features {
+	rt, err := m.ResolveRuntime(handler)
+	if err != nil {
+		return Features{}
+	}
+	bin := rt.Options.GetBinaryName()
+	if bin == "" {
+		bin = "runc"
+	}
+	features.mu.Lock()
+	defer features.mu.Unlock()
+	if f, ok := features.m[bin]; ok {
+		return f
+	}
+	f := Features{RecursiveReadOnlyMounts: kernelHasMountSetattr() && runtimeMountOption(bin, "rro")}
+	if features.m == nil {
+		features.m = map[string]Features{}
+	}
+	features.m[bin] = f
+	return f
+}
+
+// runtimeMountOption asks the OCI runtime ("runc features") whether it
+// knows a mount option.
+func runtimeMountOption(bin, option string) bool {
+	out, err := exec.Command(bin, "features").Output()
+	if err != nil {
+		return false
+	}
+	var f struct {
+		MountOptions []string `json:"mountOptions"`
+	}
+	return json.Unmarshal(out, &f) == nil && slices.Contains(f.MountOptions, option)
+}
+
+// kernelHasMountSetattr tells ENOSYS from any other error of a call that
+// cannot succeed.
+func kernelHasMountSetattr() bool {
+	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
+	return !errors.Is(err, unix.ENOSYS)
+}
