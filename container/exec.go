@@ -12,8 +12,9 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// ExecSyncOutputLimit caps each of stdout and stderr captured by ExecSync.
-const ExecSyncOutputLimit = 16 << 20
+// ExecSyncOutputLimit caps stdout and stderr together: kubelet receives
+// CRI messages of at most 16 MiB, and the reply needs a little room.
+const ExecSyncOutputLimit = 16<<20 - 4<<10
 
 // ExecResult is what ExecSync returns.
 type ExecResult struct {
@@ -63,9 +64,9 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	}
 	defer removeStdio(dir)
 	defer io.close()
-	var stdout, stderr cappedBuffer
-	stdout.limit, stderr.limit = ExecSyncOutputLimit, ExecSyncOutputLimit
-	io.copyTo(&stdout, &stderr)
+	budget := &outputBudget{left: ExecSyncOutputLimit}
+	stdout, stderr := &cappedBuffer{budget: budget}, &cappedBuffer{budget: budget}
+	io.copyTo(stdout, stderr)
 
 	// The exec must be cleaned up even if our caller is gone.
 	cleanupCtx := context.WithoutCancel(ctx)
@@ -116,20 +117,33 @@ func (m *Manager) killExec(ctx context.Context, p client.Process, exited <-chan 
 	}
 }
 
-// cappedBuffer keeps the first limit bytes written and drops the rest,
-// never failing a write (the process must not block on a full pipe).
+// outputBudget is the room left for an exec's output, shared by its
+// streams.
+type outputBudget struct {
+	mu   sync.Mutex
+	left int
+}
+
+func (o *outputBudget) take(n int) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n = min(n, o.left)
+	o.left -= n
+	return n
+}
+
+// cappedBuffer keeps what fits in its budget and drops the rest, never
+// failing a write (the process must not block on a full pipe).
 type cappedBuffer struct {
-	mu    sync.Mutex
-	buf   []byte
-	limit int
+	mu     sync.Mutex
+	buf    []byte
+	budget *outputBudget
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if room := b.limit - len(b.buf); room > 0 {
-		b.buf = append(b.buf, p[:min(room, len(p))]...)
-	}
+	b.buf = append(b.buf, p[:b.budget.take(len(p))]...)
 	return len(p), nil
 }
 

@@ -106,6 +106,12 @@ func Sandbox(in SandboxInput) ([]oci.SpecOpts, error) {
 	if sc.GetReadonlyRootfs() {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
+	if sc.GetPrivileged() {
+		// The first sysfs mount in a network namespace decides whether
+		// its superblock is writable for every later mount: the pause
+		// container's must be writable for privileged containers' to be.
+		opts = append(opts, oci.WithWriteableSysfs)
+	}
 	sec, err := seccompOpts(sc.GetSeccomp(), sc.GetPrivileged())
 	if err != nil {
 		return nil, err

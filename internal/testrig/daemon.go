@@ -152,7 +152,9 @@ func (d *Daemon) Start() {
 	go func(exited chan struct{}) { cmd.Wait(); close(exited) }(d.exited)
 
 	if d.conn == nil {
-		conn, err := grpc.NewClient(d.Config.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// 16 MiB messages, as kubelet allows.
+		conn, err := grpc.NewClient(d.Config.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)))
 		if err != nil {
 			d.tb.Fatal(err)
 		}
