@@ -90,6 +90,11 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if err != nil {
 		return err
 	}
+	imageMounts, err := m.resolveImageMounts(ctx, c)
+	if err != nil {
+		return err
+	}
+	u.Push(func(ctx context.Context) error { return m.unmountImages(m.ctx(ctx), c) })
 	nss, err := m.namespaces(sb, cfg)
 	if err != nil {
 		return err
@@ -118,8 +123,10 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	_, err = m.client.NewContainer(ctx, id,
 		sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName),
 		client.WithRuntime(rt.Type, rt.Options),
-		m.withSpec(c, img, &in, &generated),
+		// Labels before the spec: withSpec adds garbage collection
+		// references for image mounts to them.
 		client.WithContainerLabels(map[string]string{sandbox.LabelKind: sandbox.KindContainer, sandbox.LabelSandboxID: sb.ID}),
+		m.withSpec(c, img, imageMounts, &in, &generated),
 	)
 	if err != nil {
 		return fmt.Errorf("create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
@@ -140,12 +147,21 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 // withSpec generates the spec once the snapshot exists (user and group
 // lookups read the image's /etc/passwd and /etc/group from it) and keeps it
 // for the caller.
-func (m *Manager) withSpec(c *Container, img *image.Image, in *spec.ContainerInput, out **specs.Spec) client.NewContainerOpts {
+func (m *Manager) withSpec(c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, out **specs.Spec) client.NewContainerOpts {
 	return func(ctx context.Context, cl *client.Client, ctr *containers.Container) error {
-		rootfs, err := cl.SnapshotService(ctr.Snapshotter).Mounts(ctx, ctr.SnapshotKey)
+		sn := cl.SnapshotService(ctr.Snapshotter)
+		rootfs, err := sn.Mounts(ctx, ctr.SnapshotKey)
 		if err != nil {
 			return err
 		}
+		if ctr.Labels == nil {
+			ctr.Labels = map[string]string{}
+		}
+		imgMounts, err := m.mountImages(ctx, sn, ims, ctr.Labels)
+		if err != nil {
+			return err
+		}
+		in.Mounts = append(in.Mounts, imgMounts...)
 		if in.Volumes, err = m.imageVolumes(ctx, c, img.Config.Config.Volumes, in.Mounts, rootfs); err != nil {
 			return err
 		}

@@ -11,11 +11,15 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -27,7 +31,7 @@ func resolveMounts(cfg *runtime.ContainerConfig) ([]spec.Mount, error) {
 	var out []spec.Mount
 	for _, m := range cfg.GetMounts() {
 		if m.GetImage().GetImage() != "" {
-			return nil, fmt.Errorf("mount %q: image volumes are not supported yet: %w", m.GetContainerPath(), errdefs.ErrNotImplemented)
+			continue // see imageMounts
 		}
 		src := m.GetHostPath()
 		if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) {
@@ -145,4 +149,93 @@ func (m *Manager) imageVolumes(ctx context.Context, c *Container, volumes map[st
 		return nil
 	})
 	return out, err
+}
+
+// imageMount is a CRI mount of an image: the image's filesystem, read-only,
+// from a view snapshot that cricket mounts under the container's directory.
+type imageMount struct {
+	cri   *runtime.Mount
+	image *image.Image
+	key   string // view snapshot key
+	dir   string // host mount point
+}
+
+// resolveImageMounts finds the images that mounts of the config name; they
+// must have been pulled.
+func (m *Manager) resolveImageMounts(ctx context.Context, c *Container) ([]*imageMount, error) {
+	var out []*imageMount
+	for i, mt := range c.Config.GetMounts() {
+		ref := mt.GetImage().GetImage()
+		if ref == "" {
+			continue
+		}
+		img, err := m.images.Get(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("image mount %q of image %q: %w", mt.GetContainerPath(), ref, err)
+		}
+		if mt.GetImageSubPath() != "" && (filepath.IsAbs(mt.GetImageSubPath()) || strings.HasPrefix(filepath.Clean(mt.GetImageSubPath()), "..")) {
+			return nil, fmt.Errorf("image mount %q: image_sub_path %q must be relative and stay inside the image: %w", mt.GetContainerPath(), mt.GetImageSubPath(), errdefs.ErrInvalidArgument)
+		}
+		out = append(out, &imageMount{
+			cri:   mt,
+			image: img,
+			key:   fmt.Sprintf("%s-image-mount-%d", c.ID, i),
+			dir:   filepath.Join(c.Dir, "image-mounts", fmt.Sprint(i)),
+		})
+	}
+	return out, nil
+}
+
+// mountImages creates the view snapshots and mounts them; it runs inside
+// the container's creation lease, and the container's labels keep the views
+// from garbage collection afterwards.
+func (m *Manager) mountImages(ctx context.Context, sn snapshots.Snapshotter, ims []*imageMount, labels map[string]string) ([]spec.Mount, error) {
+	var out []spec.Mount
+	for i, im := range ims {
+		mounts, err := sn.View(ctx, im.key, im.image.ChainID)
+		if err != nil {
+			return nil, fmt.Errorf("view of image %s for mount %q: %w", im.image.ID, im.cri.GetContainerPath(), err)
+		}
+		labels[fmt.Sprintf("containerd.io/gc.ref.snapshot.%s/image-mount-%d", m.opts.Snapshotter, i)] = im.key
+		if err := os.MkdirAll(im.dir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := mount.All(mounts, im.dir); err != nil {
+			return nil, fmt.Errorf("mount image %s for %q: %w", im.image.ID, im.cri.GetContainerPath(), err)
+		}
+		src, err := fs.RootPath(im.dir, im.cri.GetImageSubPath())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(src); err != nil {
+			return nil, fmt.Errorf("image mount %q: image_sub_path %q: %w", im.cri.GetContainerPath(), im.cri.GetImageSubPath(), errdefs.ErrInvalidArgument)
+		}
+		ro := proto.Clone(im.cri).(*runtime.Mount)
+		ro.Readonly = true
+		out = append(out, spec.Mount{CRI: ro, Source: src})
+	}
+	return out, nil
+}
+
+// unmountImages undoes mountImages; safe to repeat.
+func (m *Manager) unmountImages(ctx context.Context, c *Container) error {
+	base := filepath.Join(c.Dir, "image-mounts")
+	ents, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sn := m.client.SnapshotService(m.opts.Snapshotter)
+	var errs []error
+	for _, e := range ents {
+		if err := mount.UnmountAll(filepath.Join(base, e.Name()), unix.MNT_DETACH); err != nil {
+			errs = append(errs, err)
+		}
+		if err := sn.Remove(ctx, c.ID+"-image-mount-"+e.Name()); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

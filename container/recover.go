@@ -71,7 +71,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 // sandbox is gone.
 func (m *Manager) discard(ctx context.Context, c *Container) {
 	m.opts.Log.Warn("removing container left by an interrupted creation or a removed sandbox", "container", c.ID)
-	err := errors.Join(m.deleteContainerd(ctx, c.ID), os.RemoveAll(c.Dir), removeFile(m.checkpointPath(c.ID)))
+	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), os.RemoveAll(c.Dir), removeFile(m.checkpointPath(c.ID)))
 	if err != nil {
 		m.opts.Log.Error("remove interrupted container", "container", c.ID, "error", err)
 	}

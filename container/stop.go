@@ -138,6 +138,9 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.deleteContainerd(ctx, c.ID); err != nil {
 		return err
 	}
+	if err := m.unmountImages(ctx, c); err != nil {
+		return fmt.Errorf("remove image mounts of container %s: %w", c.ID, err)
+	}
 	c.mu.Lock()
 	io := c.io
 	c.mu.Unlock()

@@ -172,3 +172,38 @@ func TestMountsPropagationAndVolumes(t *testing.T) {
 		}
 	})
 }
+
+func TestImageMount(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	img := busybox(t, d)
+	data := d.Image(t, "data:1", testrig.ImageSpec{Files: map[string]string{"/payload/hello.txt": "hello from an image\n"}})
+	podID := runPod(t, d, podConfig("imgmount"))
+	parent := "/ck-none"
+	before := d.Resources(t, parent)
+	cfg := ctrConfig("reader", img, "sleep", "3600")
+	cfg.Mounts = []*runtime.Mount{
+		{ContainerPath: "/img", Image: &runtime.ImageSpec{Image: data}},
+		{ContainerPath: "/sub", Image: &runtime.ImageSpec{Image: data}, ImageSubPath: "payload"},
+	}
+	c := runContainer(t, d, podID, podConfig("imgmount"), cfg)
+	if got := execOut(t, d, c, "cat", "/img/payload/hello.txt"); got != "hello from an image" {
+		t.Errorf("image mount content %q", got)
+	}
+	if got := execOut(t, d, c, "cat", "/sub/hello.txt"); got != "hello from an image" {
+		t.Errorf("image sub path content %q", got)
+	}
+	if _, errOut, code := execSync(t, d, c, "touch", "/img/x"); code == 0 || !strings.Contains(errOut, "Read-only") {
+		t.Errorf("image mount writable: %d %q", code, errOut)
+	}
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := before.Diff(d.Resources(t, parent)); diff != "" {
+		t.Errorf("removing a container with image mounts left:\n%s", diff)
+	}
+	bad := ctrConfig("escape", img, "true")
+	bad.Mounts = []*runtime.Mount{{ContainerPath: "/x", Image: &runtime.ImageSpec{Image: data}, ImageSubPath: "../.."}}
+	_, err := d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: bad})
+	wantCode(t, err, codes.InvalidArgument)
+}
