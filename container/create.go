@@ -115,13 +115,19 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		HostnamePath:      sb.HostnamePath(),
 		ShmPath:           sb.ShmPath(),
 		Mounts:            mounts,
+		UserNS:            userNS(sb),
+		UserNSPath:        sb.NamespacePath(specs.UserNamespace),
 		OOM:               m.opts.OOM,
 		SandboxPrivileged: sb.Config.GetLinux().GetSecurityContext().GetPrivileged(),
 	}
 	u.Push(func(ctx context.Context) error { return m.deleteContainerd(m.ctx(ctx), id) })
 	var generated *specs.Spec
+	snapshot := sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName)
+	if u := sb.UserNS(); u != nil {
+		snapshot = sandbox.WithRemappedSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, u)
+	}
 	_, err = m.client.NewContainer(ctx, id,
-		sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName),
+		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
 		// Labels before the spec: withSpec adds garbage collection
 		// references for image mounts to them.
@@ -263,4 +269,13 @@ func removeFile(path string) error {
 		return err
 	}
 	return nil
+}
+
+// userNS is the spec's view of the pod's user namespace.
+func userNS(sb *sandbox.Sandbox) *spec.UserNS {
+	u := sb.UserNS()
+	if u == nil {
+		return nil
+	}
+	return &spec.UserNS{UIDs: u.UIDs, GIDs: u.GIDs}
 }

@@ -49,6 +49,26 @@ func (m *Manager) NewNetNS(id string) (string, error) {
 	return p, nil
 }
 
+// PinNetNS pins the network namespace of process pid (a pause container
+// that created its own) at NetNSPath(id).
+func (m *Manager) PinNetNS(id string, pid uint32) (string, error) {
+	p := m.NetNSPath(id)
+	if err := os.MkdirAll(m.netnsDir, 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return "", fmt.Errorf("create netns pin %s: %w", p, err)
+	}
+	f.Close()
+	src := fmt.Sprintf("/proc/%d/ns/net", pid)
+	if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(p)
+		return "", fmt.Errorf("pin network namespace of pid %d at %s: %w", pid, p, err)
+	}
+	return p, nil
+}
+
 // NetNSPath is where the network namespace of sandbox id is pinned.
 func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.netnsDir, id) }
 

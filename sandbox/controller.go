@@ -12,8 +12,11 @@ import (
 // container is the only implementation today; the interface keeps room for
 // a sandbox without a pause process (namespaces pinned by bind mounts).
 type controller interface {
-	// Start creates and starts the sandbox process and returns its PID.
-	Start(ctx context.Context, sb *Sandbox, img *image.Image) (uint32, error)
+	// Create creates the sandbox process, with its namespaces, without
+	// running it, and returns its PID.
+	Create(ctx context.Context, sb *Sandbox, img *image.Image) (uint32, error)
+	// Start runs the created sandbox process.
+	Start(ctx context.Context, sb *Sandbox) error
 	// Stop kills the sandbox process and waits for it to exit. Stopping a
 	// stopped or missing process succeeds.
 	Stop(ctx context.Context, sb *Sandbox) error

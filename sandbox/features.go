@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -39,7 +40,10 @@ func (m *Manager) Features(handler string) Features {
 	if f, ok := features.m[bin]; ok {
 		return f
 	}
-	f := Features{RecursiveReadOnlyMounts: kernelHasMountSetattr() && runtimeMountOption(bin, "rro")}
+	f := Features{
+		RecursiveReadOnlyMounts: kernelHasMountSetattr() && runtimeMountOption(bin, "rro"),
+		UserNamespaces:          kernelHasUserNS(),
+	}
 	if features.m == nil {
 		features.m = map[string]Features{}
 	}
@@ -65,4 +69,10 @@ func runtimeMountOption(bin, option string) bool {
 func kernelHasMountSetattr() bool {
 	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
 	return !errors.Is(err, unix.ENOSYS)
+}
+
+// kernelHasUserNS reports whether the kernel offers user namespaces.
+func kernelHasUserNS() bool {
+	_, err := os.Stat("/proc/self/ns/user")
+	return err == nil
 }

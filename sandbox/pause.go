@@ -24,7 +24,7 @@ type pauseController struct{ m *Manager }
 // stopTimeout bounds waiting for a killed task to exit.
 const stopTimeout = 30 * time.Second
 
-func (p *pauseController) Start(ctx context.Context, sb *Sandbox, img *image.Image) (uint32, error) {
+func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Image) (uint32, error) {
 	m := p.m
 	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
 	if err != nil {
@@ -35,6 +35,10 @@ func (p *pauseController) Start(ctx context.Context, sb *Sandbox, img *image.Ima
 		Config:      sb.Config,
 		Image:       img.Config.Config,
 		NetNSPath:   sb.NetNSPath,
+		// A pod in its own user namespace gets a network namespace that
+		// the pause container creates (see create).
+		NewNetNS:    sb.UserNS() != nil && !sb.HostNetwork(),
+		UserNS:      userNS(sb),
 		CgroupsPath: m.CgroupsPath(sb, sb.ID),
 		OOMScoreAdj: m.opts.OOM.Adjust(-998),
 		ShmPath:     map[bool]string{true: "", false: sb.ShmPath()}[sb.HostIPC()],
@@ -42,8 +46,12 @@ func (p *pauseController) Start(ctx context.Context, sb *Sandbox, img *image.Ima
 	if err != nil {
 		return 0, err
 	}
+	snapshot := WithSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID())
+	if u := sb.UserNS(); u != nil {
+		snapshot = WithRemappedSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), u)
+	}
 	ctr, err := m.client.NewContainer(ctx, sb.ID,
-		WithSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID()),
+		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
 		client.WithNewSpec(specOpts...),
 		client.WithContainerLabels(map[string]string{LabelKind: KindSandbox, LabelSandboxID: sb.ID}),
@@ -55,10 +63,30 @@ func (p *pauseController) Start(ctx context.Context, sb *Sandbox, img *image.Ima
 	if err != nil {
 		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, err)
 	}
-	if err := task.Start(ctx); err != nil {
-		return 0, fmt.Errorf("start pause task for sandbox %s: %w", sb.ID, err)
-	}
 	return task.Pid(), nil
+}
+
+func (p *pauseController) Start(ctx context.Context, sb *Sandbox) error {
+	task, err := p.task(ctx, sb.ID)
+	if err == nil && task == nil {
+		err = fmt.Errorf("no pause task: %w", errdefs.ErrNotFound)
+	}
+	if err == nil {
+		err = task.Start(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("start pause task for sandbox %s: %w", sb.ID, err)
+	}
+	return nil
+}
+
+// userNS is the spec's view of a pod's user namespace.
+func userNS(sb *Sandbox) *spec.UserNS {
+	u := sb.UserNS()
+	if u == nil {
+		return nil
+	}
+	return &spec.UserNS{UIDs: u.UIDs, GIDs: u.GIDs}
 }
 
 func (p *pauseController) Stop(ctx context.Context, sb *Sandbox) error {

@@ -81,12 +81,36 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		}
 	}
 
-	ip := ""
-	if !sb.HostNetwork() {
-		if _, err := m.network.NewNetNS(id); err != nil {
+	// Usually cricket creates the pod's network namespace and the pause
+	// container joins it. A pod in its own user namespace needs a network
+	// namespace owned by that user namespace (or it cannot mount sysfs):
+	// the pause container creates it and cricket pins it before the
+	// network is attached and the pause process runs.
+	var pid uint32
+	createPause := func() error {
+		u.Push(func(ctx context.Context) error { return m.controller.Delete(m.ctx(ctx), sb) })
+		var err error
+		pid, err = m.controller.Create(ctx, sb, img)
+		return err
+	}
+	usernsNet := sb.UserNS() != nil && !sb.HostNetwork()
+	if usernsNet {
+		if err := createPause(); err != nil {
 			return err
 		}
+	}
+	ip := ""
+	if !sb.HostNetwork() {
 		u.Push(func(context.Context) error { return m.network.RemoveNetNS(sb.NetNSPath) })
+		var err error
+		if usernsNet {
+			_, err = m.network.PinNetNS(id, pid)
+		} else {
+			_, err = m.network.NewNetNS(id)
+		}
+		if err != nil {
+			return err
+		}
 		// Detach is pushed before Attach: a plugin chain that fails half
 		// way may still hold an address.
 		u.Push(func(ctx context.Context) error { return m.network.Detach(ctx, m.networkPod(sb)) })
@@ -102,10 +126,12 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	if err := writeHosts(sb, ip); err != nil {
 		return fmt.Errorf("sandbox %s hosts file: %w", id, err)
 	}
-
-	u.Push(func(ctx context.Context) error { return m.controller.Delete(m.ctx(ctx), sb) })
-	pid, err := m.controller.Start(ctx, sb, img)
-	if err != nil {
+	if !usernsNet {
+		if err := createPause(); err != nil {
+			return err
+		}
+	}
+	if err := m.controller.Start(ctx, sb); err != nil {
 		return err
 	}
 	sb.mu.Lock()

@@ -111,7 +111,7 @@ func (s *Sandbox) NamespacePath(t specs.LinuxNamespaceType) string {
 	s.mu.Lock()
 	pid := s.pid
 	s.mu.Unlock()
-	name := map[specs.LinuxNamespaceType]string{specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.PIDNamespace: "pid"}[t]
+	name := map[specs.LinuxNamespaceType]string{specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.PIDNamespace: "pid", specs.UserNamespace: "user"}[t]
 	if name == "" || pid == 0 {
 		return ""
 	}

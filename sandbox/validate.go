@@ -31,6 +31,13 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	if nso.GetPid() == runtime.NamespaceMode_TARGET {
 		return invalid("namespace_options.pid TARGET is only valid for containers")
 	}
+	if err := validateUserNS(nso.GetUsernsOptions()); err != nil {
+		return err
+	}
+	if nso.GetUsernsOptions().GetMode() == runtime.NamespaceMode_POD &&
+		(nso.GetNetwork() == runtime.NamespaceMode_NODE || nso.GetIpc() == runtime.NamespaceMode_NODE || nso.GetPid() == runtime.NamespaceMode_NODE) {
+		return invalid("userns_options mode POD cannot be combined with host network, IPC or PID namespaces")
+	}
 	hostNet := nso.GetNetwork() == runtime.NamespaceMode_NODE
 	hostIPC := nso.GetIpc() == runtime.NamespaceMode_NODE
 	for k := range cfg.GetLinux().GetSysctls() {

@@ -31,6 +31,9 @@ type ContainerInput struct {
 	ImageName string
 
 	Network, IPC, UTS, PID Namespace
+	// UserNS, with UserNSPath, joins the pod's user namespace.
+	UserNS     *UserNS
+	UserNSPath string
 
 	CgroupsPath string
 	// The pod's files, mounted unless the config mounts something there.
@@ -88,6 +91,9 @@ func Container(in ContainerInput) ([]oci.SpecOpts, error) {
 			AnnotationSandboxUID:    in.Sandbox.GetMetadata().GetUid(),
 			AnnotationImageName:     in.ImageName,
 		}),
+	}
+	if in.UserNS != nil {
+		opts = append(opts, withUserNS(in.UserNS, in.UserNSPath))
 	}
 	sec, err := securityOpts(sc, in.SandboxPrivileged, in.Image.User)
 	if err != nil {

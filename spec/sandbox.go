@@ -18,8 +18,12 @@ type SandboxInput struct {
 	Config *runtime.PodSandboxConfig
 	// Image is the sandbox image's config (entrypoint, env, user).
 	Image ocispec.ImageConfig
-	// NetNSPath is the pod's network namespace; empty for host network.
-	NetNSPath   string
+	// NetNSPath is the pod's network namespace; empty for host network,
+	// unless NewNetNS asks the pause container to create one.
+	NetNSPath string
+	NewNetNS  bool
+	// UserNS, if set, puts the pod in a user namespace of its own.
+	UserNS      *UserNS
 	CgroupsPath string
 	OOMScoreAdj int
 	// ShmPath is the pod's /dev/shm (a tmpfs cricket mounted); empty to
@@ -35,6 +39,10 @@ func Sandbox(in SandboxInput) ([]oci.SpecOpts, error) {
 	sc := cfg.GetLinux().GetSecurityContext()
 	nso := sc.GetNamespaceOptions()
 	hostNet := nso.GetNetwork() == runtime.NamespaceMode_NODE
+	netNS := withNamespace(specs.NetworkNamespace, in.NetNSPath, hostNet)
+	if in.NewNetNS {
+		netNS = oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	}
 	hostIPC := nso.GetIpc() == runtime.NamespaceMode_NODE
 	hostPID := nso.GetPid() == runtime.NamespaceMode_NODE
 
@@ -53,7 +61,7 @@ func Sandbox(in SandboxInput) ([]oci.SpecOpts, error) {
 		oci.WithEnv(in.Image.Env),
 		oci.WithProcessCwd(cwd),
 		oci.WithNoNewPrivileges,
-		withNamespace(specs.NetworkNamespace, in.NetNSPath, hostNet),
+		netNS,
 		withNamespace(specs.IPCNamespace, "", hostIPC),
 		withNamespace(specs.PIDNamespace, "", hostPID),
 		// The pod's hostname lives in its UTS namespace; a host-network
@@ -70,6 +78,9 @@ func Sandbox(in SandboxInput) ([]oci.SpecOpts, error) {
 			AnnotationSandboxNS:     cfg.GetMetadata().GetNamespace(),
 			AnnotationSandboxUID:    cfg.GetMetadata().GetUid(),
 		}),
+	}
+	if in.UserNS != nil {
+		opts = append(opts, withUserNS(in.UserNS, ""))
 	}
 	if !hostNet && cfg.GetHostname() != "" {
 		opts = append(opts, oci.WithHostname(cfg.GetHostname()))

@@ -75,6 +75,23 @@ func CgroupFSPath(cgroupsPath string) string {
 	return path.Join(dir, prefix+"-"+name+".scope")
 }
 
+// UserNS is a user namespace's ID mappings.
+type UserNS struct {
+	UIDs, GIDs []specs.LinuxIDMapping
+}
+
+// withUserNS puts the process in a user namespace with the mappings: a new
+// one, or the one at path.
+func withUserNS(u *UserNS, path string) oci.SpecOpts {
+	return func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+		if err := oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace, Path: path})(ctx, c, ctr, s); err != nil {
+			return err
+		}
+		s.Linux.UIDMappings, s.Linux.GIDMappings = u.UIDs, u.GIDs
+		return nil
+	}
+}
+
 // withNamespace sets the namespace of type t to join path, or removes it
 // (sharing the host's) when host is true.
 func withNamespace(t specs.LinuxNamespaceType, path string, host bool) oci.SpecOpts {

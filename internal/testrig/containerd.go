@@ -60,6 +60,12 @@ func Containerd(tb testing.TB) string {
 		if shared.err != nil {
 			return
 		}
+		// Searchable by all, like /var/lib and /run: processes of pods in
+		// user namespaces run as unprivileged host users and must reach
+		// their rootfs below it.
+		if shared.err = os.Chmod(shared.dir, 0o711); shared.err != nil {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		shared.sup, shared.err = containerdproc.Start(ctx, containerdproc.Options{

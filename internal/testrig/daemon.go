@@ -71,6 +71,10 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// Searchable by all, as /run/cricket is (see Containerd).
+	if err := os.Chmod(dir, 0o711); err != nil {
+		tb.Fatal(err)
+	}
 	reg := opts.Registry
 	if reg == nil {
 		reg = StartRegistry(tb)
