@@ -31,10 +31,10 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		return 0, err
 	}
 	specOpts, err := spec.Sandbox(spec.SandboxInput{
-		ID:          sb.ID,
-		Config:      sb.Config,
-		Image:       img.Config.Config,
-		NetNSPath:   sb.NetNSPath,
+		ID:        sb.ID,
+		Config:    sb.Config,
+		Image:     img.Config.Config,
+		NetNSPath: sb.NetNSPath,
 		// A pod in its own user namespace gets a network namespace that
 		// the pause container creates (see create).
 		NewNetNS:    sb.UserNS() != nil && !sb.HostNetwork(),

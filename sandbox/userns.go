@@ -146,4 +146,3 @@ func toHost(ms []specs.LinuxIDMapping, id uint32) (uint32, bool) {
 	}
 	return 0, false
 }
-
