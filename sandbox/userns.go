@@ -25,8 +25,10 @@ type UserNS struct {
 
 // UserNS returns the pod's user namespace, or nil when it uses the host's.
 func (s *Sandbox) UserNS() *UserNS {
+	// No options at all means the host's user namespace: POD is the
+	// enum's zero value.
 	u := s.namespaceMode().GetUsernsOptions()
-	if u.GetMode() != runtime.NamespaceMode_POD {
+	if u == nil || u.GetMode() != runtime.NamespaceMode_POD {
 		return nil
 	}
 	conv := func(ms []*runtime.IDMapping) []specs.LinuxIDMapping {
@@ -43,6 +45,9 @@ func (s *Sandbox) UserNS() *UserNS {
 // pod user namespace with exactly one mapping each for UIDs and GIDs that
 // maps container ID 0.
 func validateUserNS(u *runtime.UserNamespace) error {
+	if u == nil {
+		return nil
+	}
 	switch u.GetMode() {
 	case runtime.NamespaceMode_NODE:
 		if len(u.GetUids()) > 0 || len(u.GetGids()) > 0 {

@@ -34,7 +34,7 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	if err := validateUserNS(nso.GetUsernsOptions()); err != nil {
 		return err
 	}
-	if nso.GetUsernsOptions().GetMode() == runtime.NamespaceMode_POD &&
+	if nso.GetUsernsOptions() != nil && nso.GetUsernsOptions().GetMode() == runtime.NamespaceMode_POD &&
 		(nso.GetNetwork() == runtime.NamespaceMode_NODE || nso.GetIpc() == runtime.NamespaceMode_NODE || nso.GetPid() == runtime.NamespaceMode_NODE) {
 		return invalid("userns_options mode POD cannot be combined with host network, IPC or PID namespaces")
 	}
