@@ -58,7 +58,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 
 	execID := newID()[:16]
 	dir := filepath.Join(c.Dir, "exec-"+execID)
-	io, err := openStdio(ctx, dir, false, false)
+	io, err := openStdio(dir, false, false)
 	if err != nil {
 		return nil, err
 	}

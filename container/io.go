@@ -28,17 +28,24 @@ type stdio struct {
 	stdout   io.ReadCloser
 	stderr   io.ReadCloser // nil with a terminal
 	log      *crilog.File  // nil when output is discarded
+	// attached receive the output too (kubectl attach).
+	attached [2]broadcast
 
 	closeStdinOnce sync.Once
-	done           chan struct{} // closed when output copying finished
+	// closeRemote tells the shim to close its end too: the shim holds the
+	// stdin FIFO open itself until told, so our close alone is no EOF.
+	closeRemote func()
+	done        chan struct{} // closed when output copying finished
 }
 
 func fifoPaths(dir string) (stdin, stdout, stderr string) {
 	return filepath.Join(dir, "stdin"), filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
 }
 
-// openStdio creates (or reopens) the FIFOs of a container.
-func openStdio(ctx context.Context, dir string, terminal, withStdin bool) (_ *stdio, retErr error) {
+// openStdio creates (or reopens) the FIFOs of a container. They outlive
+// the request that opens them, so their opening is not bound to it.
+func openStdio(dir string, terminal, withStdin bool) (_ *stdio, retErr error) {
+	ctx := context.Background()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -97,19 +104,21 @@ func (s *stdio) attacher() cio.Attach {
 func (s *stdio) copy(log *crilog.File) {
 	s.log = log
 	var wg sync.WaitGroup
-	drain := func(stream crilog.Stream, r io.Reader) {
+	drain := func(stream crilog.Stream, r io.Reader, b *broadcast) {
 		defer wg.Done()
+		r = io.TeeReader(r, b)
 		if log != nil {
 			log.Copy(stream, r)
 		} else {
 			io.Copy(io.Discard, r)
 		}
+		b.closeAll()
 	}
 	wg.Add(1)
-	go drain(crilog.Stdout, s.stdout)
+	go drain(crilog.Stdout, s.stdout, &s.attached[0])
 	if s.stderr != nil {
 		wg.Add(1)
-		go drain(crilog.Stderr, s.stderr)
+		go drain(crilog.Stderr, s.stderr, &s.attached[1])
 	}
 	go func() {
 		wg.Wait()
@@ -143,11 +152,14 @@ func (s *stdio) wait(timeout time.Duration) bool {
 	}
 }
 
-// closeStdin closes the container's stdin (stdin_once, or exit).
+// closeStdin closes the process's stdin (stdin_once, or exit).
 func (s *stdio) closeStdin() {
 	s.closeStdinOnce.Do(func() {
 		if s.stdin != nil {
 			s.stdin.Close()
+			if s.closeRemote != nil {
+				s.closeRemote()
+			}
 		}
 	})
 }
@@ -174,3 +186,64 @@ func (t taskIO) Config() cio.Config { return t.cfg }
 func (taskIO) Cancel()              {}
 func (taskIO) Wait()                {}
 func (taskIO) Close() error         { return nil }
+
+// broadcast hands a stream's output to attached clients. A client that
+// cannot keep up or went away is dropped; the container never waits for a
+// client beyond one write.
+type broadcast struct {
+	mu     sync.Mutex
+	to     map[io.WriteCloser]chan struct{}
+	closed bool
+}
+
+// add attaches w; the returned channel closes when w is detached (client
+// gone or the output ended).
+func (b *broadcast) add(w io.WriteCloser) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	done := make(chan struct{})
+	if b.closed {
+		close(done)
+		return done
+	}
+	if b.to == nil {
+		b.to = map[io.WriteCloser]chan struct{}{}
+	}
+	b.to[w] = done
+	return done
+}
+
+// remove detaches w.
+func (b *broadcast) remove(w io.WriteCloser) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if done, ok := b.to[w]; ok {
+		close(done)
+		delete(b.to, w)
+	}
+}
+
+// Write copies p to every attached client, dropping those that fail. It
+// never fails: the log copy must go on.
+func (b *broadcast) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for w, done := range b.to {
+		if _, err := w.Write(p); err != nil {
+			close(done)
+			delete(b.to, w)
+		}
+	}
+	return len(p), nil
+}
+
+// closeAll detaches everyone: the output has ended.
+func (b *broadcast) closeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for w, done := range b.to {
+		close(done)
+		delete(b.to, w)
+	}
+	b.closed = true
+}

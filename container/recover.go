@@ -113,7 +113,7 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 		m.opts.Log.Error("task status during recovery", "container", c.ID, "error", err)
 		return
 	}
-	if err := m.reattach(ctx, c); err != nil {
+	if err := m.reattach(ctx, c, task); err != nil {
 		m.opts.Log.Error("reattach container output", "container", c.ID, "error", err)
 	}
 	if ts.Status == client.Stopped {
@@ -130,8 +130,8 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 
 // reattach reopens a running container's FIFOs and resumes copying its
 // output into its log file from where the pipe holds it.
-func (m *Manager) reattach(ctx context.Context, c *Container) error {
-	io, err := openStdio(ctx, filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
+func (m *Manager) reattach(ctx context.Context, c *Container, task client.Task) error {
+	io, err := openStdio(filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
 	if err != nil {
 		return err
 	}
@@ -143,6 +143,7 @@ func (m *Manager) reattach(ctx context.Context, c *Container) error {
 		}
 	}
 	io.copy(log)
+	io.closeRemote = func() { task.CloseIO(context.Background(), client.WithStdinCloser) }
 	c.mu.Lock()
 	c.io = io
 	c.mu.Unlock()

@@ -56,7 +56,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	if err != nil {
 		return fmt.Errorf("load container %s: %w", c.ID, err)
 	}
-	io, err := openStdio(ctx, filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
+	io, err := openStdio(filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
 	if err != nil {
 		return fmt.Errorf("container %s stdio: %w", c.ID, err)
 	}
@@ -75,6 +75,11 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	task, err := ctr.NewTask(ctx, io.creator())
 	if err != nil {
 		return fmt.Errorf("create task of container %s: %w", c.ID, err)
+	}
+	io.closeRemote = func() {
+		if err := task.CloseIO(context.Background(), client.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
+			m.opts.Log.Warn("close container stdin", "container", c.ID, "error", err)
+		}
 	}
 	c.mu.Lock()
 	c.io, c.pid = io, task.Pid()

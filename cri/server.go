@@ -28,10 +28,19 @@ type Deps struct {
 	Network    *network.Manager
 	Sandboxes  *sandbox.Manager
 	Containers *container.Manager
+	// Streams issues the URLs of the streaming server.
+	Streams StreamURLs
 	// Recovered returns nil once pods and containers are restored; until
 	// then their RPCs fail with Unavailable.
 	Recovered func() error
 	Log       *slog.Logger
+}
+
+// StreamURLs issues single-use streaming URLs (cri-streaming's server).
+type StreamURLs interface {
+	GetExec(*runtime.ExecRequest) (*runtime.ExecResponse, error)
+	GetAttach(*runtime.AttachRequest) (*runtime.AttachResponse, error)
+	GetPortForward(*runtime.PortForwardRequest) (*runtime.PortForwardResponse, error)
 }
 
 // Server implements runtime.RuntimeServiceServer and

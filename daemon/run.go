@@ -24,6 +24,7 @@ import (
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 	"github.com/cricket-cri/cricket/stats"
+	"github.com/cricket-cri/cricket/stream"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after a signal.
@@ -137,12 +138,27 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	recovered := newGate()
 	go recoverWhenReachable(ctx, cc, log, recovered, sandboxes.Recover, containers.Recover)
 
+	streams, err := stream.New(stream.Options{
+		Address: cfg.StreamServer.Address,
+		Port:    cfg.StreamServer.Port,
+		Log:     log.With("component", "stream"),
+	}, containers, sandboxes)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := streams.Serve(); err != nil {
+			log.Error("streaming server stopped", "error", err)
+		}
+	}()
+	defer streams.Stop()
+
 	srv := cri.New(cri.Deps{Config: cfg, Containerd: cc, Images: images, Network: netm,
-		Sandboxes: sandboxes, Containers: containers, Recovered: recovered.Err, Log: log})
+		Sandboxes: sandboxes, Containers: containers, Streams: streams, Recovered: recovered.Err, Log: log})
 	g := srv.NewGRPCServer()
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
-	log.Info("cricketd serving CRI", "version", version.String(), "listen", cfg.SocketPath(),
+	log.Info("cricketd serving CRI", "version", version.String(), "listen", cfg.SocketPath(), "streaming", streams.Addr(),
 		"containerd", address, "namespace", cfg.Containerd.Namespace, "managed", cfg.Containerd.Managed)
 
 	select {

@@ -1,0 +1,74 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/errdefs"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/container"
+	"github.com/cricket-cri/cricket/sandbox"
+)
+
+// Exec returns a streaming URL for an interactive command in a running
+// container.
+func (s *Server) Exec(ctx context.Context, r *runtime.ExecRequest) (*runtime.ExecResponse, error) {
+	if len(r.GetCmd()) == 0 {
+		return nil, invalid("cmd is required")
+	}
+	c, err := s.runningContainer(r.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	r.ContainerId = c.ID
+	return s.Streams.GetExec(r)
+}
+
+// Attach returns a streaming URL attached to a running container's stdio.
+func (s *Server) Attach(ctx context.Context, r *runtime.AttachRequest) (*runtime.AttachResponse, error) {
+	c, err := s.runningContainer(r.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if r.GetStdin() && !c.Config.GetStdin() {
+		return nil, invalid("attach with stdin to container %s, which was created without stdin", c.ID)
+	}
+	r.ContainerId = c.ID
+	return s.Streams.GetAttach(r)
+}
+
+// PortForward returns a streaming URL forwarding ports into a pod.
+func (s *Server) PortForward(ctx context.Context, r *runtime.PortForwardRequest) (*runtime.PortForwardResponse, error) {
+	if r.GetPodSandboxId() == "" {
+		return nil, invalid("pod_sandbox_id is required")
+	}
+	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
+	if err != nil {
+		return nil, err
+	}
+	if sb.Status().State != sandbox.StateReady {
+		return nil, fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	for _, p := range r.GetPort() {
+		if p <= 0 || p > 65535 {
+			return nil, invalid("port %d out of range", p)
+		}
+	}
+	r.PodSandboxId = sb.ID
+	return s.Streams.GetPortForward(r)
+}
+
+func (s *Server) runningContainer(id string) (*container.Container, error) {
+	if id == "" {
+		return nil, invalid("container_id is required")
+	}
+	c, err := s.Containers.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if st := c.Status(); st.State != container.StateRunning {
+		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
+	}
+	return c, nil
+}
