@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/cricket-cri/cricket/internal/testrig"
@@ -151,7 +151,9 @@ func TestExecClientDisconnectLeavesNothing(t *testing.T) {
 		pr, pw := io.Pipe()
 		u := execURL(t, d, &runtime.ExecRequest{ContainerId: c, Cmd: []string{"sh", "-c", "while :; do echo tick-" + strconv.Itoa(i) + "; sleep 0.1; done"}, Stdout: true, Stdin: true})
 		done := make(chan error, 1)
-		go func() { done <- stream(ctx, t, u, remotecommand.StreamOptions{Stdin: pr, Stdout: &cancelAfter{n: 3, cancel: cancel}}) }()
+		go func() {
+			done <- stream(ctx, t, u, remotecommand.StreamOptions{Stdin: pr, Stdout: &cancelAfter{n: 3, cancel: cancel}})
+		}()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
