@@ -24,6 +24,7 @@ type Options struct {
 	Snapshotter    string
 	MaxLogLineSize int
 	IgnoreVolumes  bool // image volumes are not mounted
+	SystemdCgroup  bool // cgroup parents are systemd slices
 	OOM            *spec.OOMScore
 	// Stats samples container cgroups.
 	Stats *stats.Collector

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/stats"
 )
 
@@ -36,12 +37,19 @@ type layerCache struct {
 	m  map[string]layerUsage
 }
 
-// StatsTargets lists running containers for the background collector.
+// StatsTargets lists running containers and ready pods for the
+// background collector.
 func (m *Manager) StatsTargets() []stats.Target {
 	var out []stats.Target
 	for _, c := range m.store.list("") {
 		if c.Status().State == StateRunning {
 			out = append(out, stats.Target{ID: c.ID, CgroupPath: c.CgroupPath})
+		}
+	}
+	for _, sb := range m.sandboxes.List() {
+		if sb.Status().State == sandbox.StateReady {
+			path, _ := m.podCgroup(sb)
+			out = append(out, stats.Target{ID: podTargetID(sb.ID), CgroupPath: path})
 		}
 	}
 	return out

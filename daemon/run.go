@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Snapshotter:    cfg.Containerd.Snapshotter,
 		MaxLogLineSize: cfg.MaxContainerLogLineSize,
 		IgnoreVolumes:  cfg.IgnoreImageVolumes,
+		SystemdCgroup:  cfg.CgroupDriver == config.CgroupDriverSystemd,
 		Stats:          collector,
 		OOM:            oom,
 		Log:            log.With("component", "container"),

@@ -60,7 +60,12 @@ func CgroupFSPath(cgroupsPath string) string {
 	if len(parts) != 3 {
 		return cgroupsPath
 	}
-	slice, prefix, name := parts[0], parts[1], parts[2]
+	return path.Join(SlicePath(parts[0]), parts[1]+"-"+parts[2]+".scope")
+}
+
+// SlicePath is where systemd puts a slice: "a-b.slice" is
+// /a.slice/a-b.slice.
+func SlicePath(slice string) string {
 	dir := "/"
 	if s := strings.TrimSuffix(slice, ".slice"); s != "" && s != "-" {
 		acc := ""
@@ -72,7 +77,7 @@ func CgroupFSPath(cgroupsPath string) string {
 			dir = path.Join(dir, acc+".slice")
 		}
 	}
-	return path.Join(dir, prefix+"-"+name+".scope")
+	return dir
 }
 
 // UserNS is a user namespace's ID mappings.

@@ -36,6 +36,33 @@ func fromV1(t time.Time, m *v1.Metrics) *Sample {
 	}
 	s.PIDs = m.GetPids().GetCurrent()
 	s.OOMEvents = m.GetMemoryOomControl().GetOomKill()
+	byDev := map[[2]uint64]*DeviceIO{}
+	dev := func(e *v1.BlkIOEntry) *DeviceIO {
+		k := [2]uint64{e.Major, e.Minor}
+		if byDev[k] == nil {
+			byDev[k] = &DeviceIO{Major: e.Major, Minor: e.Minor}
+		}
+		return byDev[k]
+	}
+	for _, e := range m.GetBlkio().GetIoServiceBytesRecursive() {
+		switch e.Op {
+		case "Read":
+			dev(e).ReadBytes = e.Value
+		case "Write":
+			dev(e).WriteBytes = e.Value
+		}
+	}
+	for _, e := range m.GetBlkio().GetIoServicedRecursive() {
+		switch e.Op {
+		case "Read":
+			dev(e).Reads = e.Value
+		case "Write":
+			dev(e).Writes = e.Value
+		}
+	}
+	for _, d := range byDev {
+		s.IO = append(s.IO, *d)
+	}
 	return s
 }
 
@@ -64,5 +91,8 @@ func fromV2(t time.Time, m *v2.Metrics) *Sample {
 	}
 	s.PIDs = m.GetPids().GetCurrent()
 	s.OOMEvents = m.GetMemoryEvents().GetOomKill()
+	for _, e := range m.GetIo().GetUsage() {
+		s.IO = append(s.IO, DeviceIO{Major: e.Major, Minor: e.Minor, ReadBytes: e.Rbytes, WriteBytes: e.Wbytes, Reads: e.Rios, Writes: e.Wios})
+	}
 	return s
 }

@@ -38,6 +38,15 @@ type Sample struct {
 	MajorPageFaults uint64
 	PIDs            uint64
 	OOMEvents       uint64
+	// Block I/O per device (only where blkio accounting is on).
+	IO []DeviceIO
+}
+
+// DeviceIO is a cgroup's block I/O on one device.
+type DeviceIO struct {
+	Major, Minor          uint64
+	ReadBytes, WriteBytes uint64
+	Reads, Writes         uint64
 }
 
 // WorkingSet is memory usage minus inactive file cache: what kubelet uses
@@ -88,7 +97,7 @@ func v1Subsystems() ([]cgroup1.Subsystem, error) {
 	var out []cgroup1.Subsystem
 	for _, s := range all {
 		switch s.Name() {
-		case cgroup1.Cpuacct, cgroup1.Cpu, cgroup1.Memory, cgroup1.Pids:
+		case cgroup1.Cpuacct, cgroup1.Cpu, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio:
 			out = append(out, s)
 		}
 	}
