@@ -61,6 +61,7 @@ type Config struct {
 	Registry     Registry           `toml:"registry"`
 	CNI          CNI                `toml:"cni"`
 	StreamServer StreamServer       `toml:"stream_server"`
+	Metrics      Metrics            `toml:"metrics"`
 	Runtimes     map[string]Runtime `toml:"runtimes"`
 }
 
@@ -94,6 +95,12 @@ type StreamServer struct {
 	Address string `toml:"address"`
 	// Port 0 picks a free port.
 	Port int `toml:"port"`
+}
+
+// Metrics configures cricket's own Prometheus endpoint.
+type Metrics struct {
+	// Address (host:port) serves /metrics; empty turns the endpoint off.
+	Address string `toml:"address"`
 }
 
 // Runtime is one runtime handler a pod can ask for by name.

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/reserve"
 	"github.com/cricket-cri/cricket/sandbox"
@@ -28,7 +29,9 @@ type Options struct {
 	OOM            *spec.OOMScore
 	// Stats samples container cgroups.
 	Stats *stats.Collector
-	Log   *slog.Logger
+	// Events receives lifecycle events for GetContainerEvents.
+	Events *events.Broker
+	Log    *slog.Logger
 }
 
 // Manager runs containers in sandboxes.

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/crilog"
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -41,6 +42,7 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 			c.state, c.exitCode, c.reason, c.message = StateExited, 128, ReasonStartError, err.Error()
 			c.finishedAt = time.Now()
 			close(c.exited)
+			defer m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 		}
 		c.mu.Unlock()
 		if perr := m.persist(c, false); perr != nil {
@@ -101,6 +103,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	if err := m.persist(c, false); err != nil {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
+	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, At: started, Object: c})
 	m.opts.Log.Info("container started", "container", c.ID, "pid", task.Pid())
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/events"
 )
 
 // killTimeout bounds waiting for a SIGKILLed container to be reported exited.
@@ -156,6 +158,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	m.store.remove(c.ID)
 	m.forgetLayer(c.ID)
 	m.names.Release(c.NameKey, c.ID)
+	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Deleted, Object: c})
 	m.opts.Log.Info("container removed", "container", c.ID)
 	return nil
 }

@@ -132,37 +132,7 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtime.ContainerStatus
 	if err != nil {
 		return nil, err
 	}
-	st := c.Status()
-	out := &runtime.ContainerStatus{
-		Id:          c.ID,
-		Metadata:    c.Config.GetMetadata(),
-		State:       toContainerState(st.State),
-		CreatedAt:   c.CreatedAt.UnixNano(),
-		ExitCode:    st.ExitCode,
-		Image:       imageSpec(c),
-		ImageRef:    c.ImageRef,
-		ImageId:     c.ImageID,
-		Reason:      st.Reason,
-		Message:     st.Message,
-		Labels:      c.Config.GetLabels(),
-		Annotations: c.Config.GetAnnotations(),
-		Mounts:      c.Config.GetMounts(),
-		LogPath:     c.LogPath,
-		User: &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{
-			Uid: int64(c.User.UID), Gid: int64(c.User.GID), SupplementalGroups: toInt64s(c.User.AdditionalGids),
-		}},
-		StopSignal: c.Config.GetStopSignal(),
-	}
-	if !st.StartedAt.IsZero() {
-		out.StartedAt = st.StartedAt.UnixNano()
-	}
-	if !st.FinishedAt.IsZero() {
-		out.FinishedAt = st.FinishedAt.UnixNano()
-	}
-	if st.Resources != nil {
-		out.Resources = &runtime.ContainerResources{Linux: st.Resources}
-	}
-	resp := &runtime.ContainerStatusResponse{Status: out}
+	resp := &runtime.ContainerStatusResponse{Status: toContainerStatus(c)}
 	if r.GetVerbose() {
 		if b, err := json.Marshal(s.Containers.Info(ctx, c)); err == nil {
 			resp.Info = map[string]string{"info": string(b)}
@@ -215,6 +185,41 @@ func (s *Server) ExecSync(ctx context.Context, r *runtime.ExecSyncRequest) (*run
 		return nil, err
 	}
 	return &runtime.ExecSyncResponse{Stdout: res.Stdout, Stderr: res.Stderr, ExitCode: res.ExitCode}, nil
+}
+
+// toContainerStatus is the CRI status of a container.
+func toContainerStatus(c *container.Container) *runtime.ContainerStatus {
+	st := c.Status()
+	out := &runtime.ContainerStatus{
+		Id:          c.ID,
+		Metadata:    c.Config.GetMetadata(),
+		State:       toContainerState(st.State),
+		CreatedAt:   c.CreatedAt.UnixNano(),
+		ExitCode:    st.ExitCode,
+		Image:       imageSpec(c),
+		ImageRef:    c.ImageRef,
+		ImageId:     c.ImageID,
+		Reason:      st.Reason,
+		Message:     st.Message,
+		Labels:      c.Config.GetLabels(),
+		Annotations: c.Config.GetAnnotations(),
+		Mounts:      c.Config.GetMounts(),
+		LogPath:     c.LogPath,
+		User: &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{
+			Uid: int64(c.User.UID), Gid: int64(c.User.GID), SupplementalGroups: toInt64s(c.User.AdditionalGids),
+		}},
+		StopSignal: c.Config.GetStopSignal(),
+	}
+	if !st.StartedAt.IsZero() {
+		out.StartedAt = st.StartedAt.UnixNano()
+	}
+	if !st.FinishedAt.IsZero() {
+		out.FinishedAt = st.FinishedAt.UnixNano()
+	}
+	if st.Resources != nil {
+		out.Resources = &runtime.ContainerResources{Linux: st.Resources}
+	}
+	return out
 }
 
 func imageSpec(c *container.Container) *runtime.ImageSpec {

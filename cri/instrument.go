@@ -11,13 +11,16 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cricket-cri/cricket/metrics"
 )
 
 // instrument is the one decorator every CRI call passes through: it turns
 // panics into Internal errors, maps domain errors to gRPC codes, logs each
 // failed call once (and, at debug level, every call with its duration).
 type instrument struct {
-	log *slog.Logger
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil when metrics are off
 }
 
 func (in *instrument) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
@@ -52,6 +55,7 @@ func (in *instrument) panicked(method string, r any) error {
 func (in *instrument) done(ctx context.Context, method string, start time.Time, err error) {
 	rpc := path.Base(method)
 	d := time.Since(start)
+	in.metrics.ObserveRPC(rpc, status.Code(err).String(), d)
 	if err != nil {
 		in.log.LogAttrs(ctx, slog.LevelError, "CRI call failed", slog.String("rpc", rpc),
 			slog.String("code", status.Code(err).String()), slog.String("error", status.Convert(err).Message()),

@@ -55,7 +55,11 @@ func (s *Server) PodSandboxStatus(ctx context.Context, r *runtime.PodSandboxStat
 	if err != nil {
 		return nil, err
 	}
-	resp := &runtime.PodSandboxStatusResponse{Status: toSandboxStatus(sb)}
+	resp := &runtime.PodSandboxStatusResponse{
+		Status:             toSandboxStatus(sb),
+		ContainersStatuses: s.podContainerStatuses(sb.ID),
+		Timestamp:          now(),
+	}
 	if r.GetVerbose() {
 		if b, err := json.Marshal(s.Sandboxes.Info(ctx, sb)); err == nil {
 			resp.Info = map[string]string{"info": string(b)}

@@ -15,7 +15,9 @@ import (
 
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/container"
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/metrics"
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/sandbox"
 )
@@ -30,6 +32,10 @@ type Deps struct {
 	Containers *container.Manager
 	// Streams issues the URLs of the streaming server.
 	Streams StreamURLs
+	// Events carries lifecycle events to GetContainerEvents.
+	Events *events.Broker
+	// Metrics records every call (nil when metrics are off).
+	Metrics *metrics.Metrics
 	// Recovered returns nil once pods and containers are restored; until
 	// then their RPCs fail with Unavailable.
 	Recovered func() error
@@ -62,7 +68,7 @@ func New(deps Deps) *Server {
 // NewGRPCServer returns a gRPC server with the instrumentation decorator
 // installed and the CRI services registered.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	in := &instrument{log: s.Log}
+	in := &instrument{log: s.Log, metrics: s.Metrics}
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(in.unary, s.gateUnary),
 		grpc.ChainStreamInterceptor(in.stream, s.gateStream),

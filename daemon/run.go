@@ -20,6 +20,7 @@ import (
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/version"
+	"github.com/cricket-cri/cricket/metrics"
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
@@ -79,11 +80,15 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	defer cc.Close()
 
+	// Operation metrics, when enabled, are created once the managers they
+	// count exist; the pull hook reads the variable at call time.
+	var opMetrics *metrics.Metrics
 	images, err := image.New(cc, image.Options{
 		Snapshotter:         cfg.Containerd.Snapshotter,
 		RegistryConfigPath:  cfg.Registry.ConfigPath,
 		PullProgressTimeout: time.Duration(cfg.ImagePullProgressTimeout),
 		SandboxImage:        cfg.SandboxImage,
+		OnPull:              func(n int64, d time.Duration, err error) { opMetrics.ObservePull(n, d, err) },
 		Log:                 log.With("component", "image"),
 	})
 	if err != nil {
@@ -101,6 +106,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	defer netm.Close()
 
 	oom := spec.NewOOMScore(log)
+	lifecycle := &events.Broker{}
 	sandboxes := sandbox.New(cc, images, netm, sandbox.Options{
 		Root:          cfg.Root,
 		State:         cfg.State,
@@ -110,6 +116,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		SystemdCgroup: cfg.CgroupDriver == config.CgroupDriverSystemd,
 		Runtimes:      cfg.Runtimes,
 		OOM:           oom,
+		Events:        lifecycle,
 		Log:           log.With("component", "sandbox"),
 	})
 	collector := stats.NewCollector(time.Duration(cfg.StatsCollectPeriod), nil, log.With("component", "stats"))
@@ -122,6 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		IgnoreVolumes:  cfg.IgnoreImageVolumes,
 		SystemdCgroup:  cfg.CgroupDriver == config.CgroupDriverSystemd,
 		Stats:          collector,
+		Events:         lifecycle,
 		OOM:            oom,
 		Log:            log.With("component", "container"),
 	})
@@ -139,6 +147,21 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	recovered := newGate()
 	go recoverWhenReachable(ctx, cc, log, recovered, sandboxes.Recover, containers.Recover)
 
+	if cfg.Metrics.Address != "" {
+		opMetrics = metrics.New(
+			func() map[string]int {
+				return countStates(sandboxes.List(), func(sb *sandbox.Sandbox) string { return sb.Status().State.String() })
+			},
+			func() map[string]int {
+				return countStates(containers.List(""), func(c *container.Container) string { return c.Status().State.String() })
+			},
+		)
+		msrv, err := opMetrics.Serve(cfg.Metrics.Address, log.With("component", "metrics"))
+		if err != nil {
+			return fmt.Errorf("metrics endpoint: %w", err)
+		}
+		defer msrv.Close()
+	}
 	streams, err := stream.New(stream.Options{
 		Address: cfg.StreamServer.Address,
 		Port:    cfg.StreamServer.Port,
@@ -155,7 +178,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	defer streams.Stop()
 
 	srv := cri.New(cri.Deps{Config: cfg, Containerd: cc, Images: images, Network: netm,
-		Sandboxes: sandboxes, Containers: containers, Streams: streams, Recovered: recovered.Err, Log: log})
+		Sandboxes: sandboxes, Containers: containers, Streams: streams, Events: lifecycle, Metrics: opMetrics, Recovered: recovered.Err, Log: log})
 	g := srv.NewGRPCServer()
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
@@ -196,4 +219,13 @@ func newLogger(cfg *config.Config, out io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(out, opts))
 	}
 	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// countStates counts objects by state for the metrics endpoint.
+func countStates[T any](objs []T, state func(T) string) map[string]int {
+	out := map[string]int{}
+	for _, o := range objs {
+		out[state(o)]++
+	}
+	return out
 }

@@ -18,6 +18,7 @@ type progressTracker struct {
 	mu       sync.Mutex
 	active   int
 	lastSeen time.Time
+	bytes    int64
 }
 
 func newProgressTracker(timeout time.Duration) *progressTracker {
@@ -85,7 +86,10 @@ type trackedBody struct {
 func (b *trackedBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
 	if n > 0 {
-		b.p.touch(0)
+		b.p.mu.Lock()
+		b.p.bytes += int64(n)
+		b.p.lastSeen = time.Now()
+		b.p.mu.Unlock()
 	}
 	if err != nil {
 		b.done()

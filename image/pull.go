@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -30,11 +31,20 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (string, err
 	})
 }
 
-func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (string, error) {
+func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (_ string, retErr error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tracker := newProgressTracker(s.opts.PullProgressTimeout)
 	go tracker.watch(ctx, cancel)
+	start := time.Now()
+	defer func() {
+		if s.opts.OnPull != nil {
+			tracker.mu.Lock()
+			n := tracker.bytes
+			tracker.mu.Unlock()
+			s.opts.OnPull(n, time.Since(start), retErr)
+		}
+	}()
 
 	name := named.String()
 	img, err := s.client.Pull(ctx, name,

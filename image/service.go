@@ -24,7 +24,10 @@ type Options struct {
 	PullProgressTimeout time.Duration
 	// SandboxImage is reported pinned.
 	SandboxImage string
-	Log          *slog.Logger
+	// OnPull, if set, is told about every pull: bytes downloaded,
+	// duration and outcome.
+	OnPull func(bytes int64, d time.Duration, err error)
+	Log    *slog.Logger
 }
 
 // Service implements the CRI image operations. Safe for concurrent use.

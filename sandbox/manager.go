@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/reserve"
 	"github.com/cricket-cri/cricket/network"
@@ -45,7 +46,9 @@ type Options struct {
 	SystemdCgroup bool
 	Runtimes      map[string]config.Runtime
 	OOM           *spec.OOMScore
-	Log           *slog.Logger
+	// Events receives lifecycle events for GetContainerEvents.
+	Events *events.Broker
+	Log    *slog.Logger
 }
 
 // Manager runs pod sandboxes.

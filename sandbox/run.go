@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/network"
@@ -141,6 +142,8 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		return err
 	}
 	m.store.add(sb)
+	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Created, At: sb.CreatedAt, Object: sb})
+	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Started, Object: sb})
 	m.opts.Log.Info("sandbox running", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(), "ip", ip, "pid", pid)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/events"
 )
 
 // Stop stops every container of the sandbox, kills its pause process and
@@ -36,8 +38,12 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	sb.mu.Lock()
+	wasReady := sb.state == StateReady
 	sb.state = StateNotReady
 	sb.mu.Unlock()
+	if wasReady {
+		m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
+	}
 	var errs []error
 	if err := unmountShm(sb); err != nil {
 		errs = append(errs, err)
@@ -106,6 +112,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	m.store.remove(sb.ID)
 	m.names.Release(sb.Name(), sb.ID)
+	m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Deleted, Object: sb})
 	m.opts.Log.Info("sandbox removed", "sandbox", sb.ID)
 	return nil
 }
