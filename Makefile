@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
 # Arguments for `make run`, e.g. RUN_ARGS="--log-level debug".
 RUN_ARGS ?=
 
-.PHONY: all build run test lint unit integration clean
+.PHONY: all build run test lint unit integration fuzz leakcheck clean
 
 all: build
 
@@ -23,8 +23,25 @@ run: build
 # All tests: formatting and vet, then unit and integration tests with the
 # race detector. Integration tests start their own containerd, registry and
 # cricketd processes.
-test: lint
+test: lint fuzz
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Each fuzz target briefly (its committed seed corpus always runs with the
+# unit tests); FUZZTIME=5m for a real session.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := ./sandbox:FuzzValidate ./container:FuzzValidateAndSpec ./image:FuzzParseRef ./crilog:FuzzCopyRoundTrip
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+# The leak-focused integration tests: each lists netns, mounts, veths, IPAM
+# allocations, cgroups, containerd containers/tasks/snapshots/leases and
+# shims before and after, and fails on any difference.
+leakcheck:
+	$(GO) test -count=1 -timeout 30m -run 'Leave|Leak|Cycles|Parallel|Crash' ./test/...
 
 lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi

@@ -88,6 +88,8 @@ type Registry struct {
 type CNI struct {
 	BinDirs []string `toml:"bin_dirs"`
 	ConfDir string   `toml:"conf_dir"`
+	// Timeout bounds one CNI ADD or DEL (a hung plugin is killed).
+	Timeout Duration `toml:"timeout"`
 }
 
 // StreamServer is where exec/attach/port-forward URLs point.
@@ -95,6 +97,9 @@ type StreamServer struct {
 	Address string `toml:"address"`
 	// Port 0 picks a free port.
 	Port int `toml:"port"`
+	// TLSCertFile and TLSKeyFile, both set, serve https.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
 }
 
 // Metrics configures cricket's own Prometheus endpoint.
@@ -134,7 +139,7 @@ func Default() *Config {
 			Binary:      "containerd",
 		},
 		Registry:     Registry{ConfigPath: DefaultRegistryConfigPath},
-		CNI:          CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir},
+		CNI:          CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir, Timeout: Duration(2 * time.Minute)},
 		StreamServer: StreamServer{Address: "127.0.0.1"},
 		Runtimes: map[string]Runtime{
 			DefaultRuntimeHandler: {Type: DefaultRuntimeType},
@@ -186,6 +191,9 @@ func (c *Config) Validate() error {
 	if c.StatsCollectPeriod < Duration(100*time.Millisecond) {
 		return fmt.Errorf("stats_collect_period %s: must be at least 100ms", c.StatsCollectPeriod)
 	}
+	if c.CNI.Timeout <= 0 {
+		return fmt.Errorf("cni.timeout %s: must be positive", c.CNI.Timeout)
+	}
 	if c.Containerd.Namespace == "" {
 		return fmt.Errorf("containerd.namespace must not be empty")
 	}
@@ -197,6 +205,9 @@ func (c *Config) Validate() error {
 	}
 	if net.ParseIP(c.StreamServer.Address) == nil {
 		return fmt.Errorf("stream_server.address %q: not an IP address", c.StreamServer.Address)
+	}
+	if (c.StreamServer.TLSCertFile == "") != (c.StreamServer.TLSKeyFile == "") {
+		return fmt.Errorf("stream_server: tls_cert_file and tls_key_file go together")
 	}
 	if c.StreamServer.Port < 0 || c.StreamServer.Port > 65535 {
 		return fmt.Errorf("stream_server.port %d: out of range", c.StreamServer.Port)

@@ -15,8 +15,8 @@ import (
 
 // CreateContainer creates a container in a pod sandbox.
 func (s *Server) CreateContainer(ctx context.Context, r *runtime.CreateContainerRequest) (*runtime.CreateContainerResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	if r.GetConfig() == nil {
 		return nil, invalid("config is required")
@@ -30,8 +30,8 @@ func (s *Server) CreateContainer(ctx context.Context, r *runtime.CreateContainer
 
 // StartContainer starts a created container.
 func (s *Server) StartContainer(ctx context.Context, r *runtime.StartContainerRequest) (*runtime.StartContainerResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	if err := s.Containers.Start(ctx, r.GetContainerId()); err != nil {
 		return nil, err
@@ -41,8 +41,8 @@ func (s *Server) StartContainer(ctx context.Context, r *runtime.StartContainerRe
 
 // StopContainer stops a container within the grace period.
 func (s *Server) StopContainer(ctx context.Context, r *runtime.StopContainerRequest) (*runtime.StopContainerResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	if r.GetTimeout() < 0 {
 		return nil, invalid("timeout %d must not be negative", r.GetTimeout())
@@ -55,8 +55,8 @@ func (s *Server) StopContainer(ctx context.Context, r *runtime.StopContainerRequ
 
 // RemoveContainer removes a container, killing it if it runs.
 func (s *Server) RemoveContainer(ctx context.Context, r *runtime.RemoveContainerRequest) (*runtime.RemoveContainerResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	if err := s.Containers.Remove(ctx, r.GetContainerId()); err != nil {
 		return nil, err
@@ -125,8 +125,8 @@ func (s *Server) filterContainers(f *runtime.ContainerFilter) []*container.Conta
 // ContainerStatus reports a container's state, exit, image, mounts and
 // user.
 func (s *Server) ContainerStatus(ctx context.Context, r *runtime.ContainerStatusRequest) (*runtime.ContainerStatusResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	c, err := s.Containers.Get(r.GetContainerId())
 	if err != nil {
@@ -143,8 +143,8 @@ func (s *Server) ContainerStatus(ctx context.Context, r *runtime.ContainerStatus
 
 // UpdateContainerResources changes a container's cgroup limits.
 func (s *Server) UpdateContainerResources(ctx context.Context, r *runtime.UpdateContainerResourcesRequest) (*runtime.UpdateContainerResourcesResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	if r.GetLinux() == nil {
 		return nil, invalid("linux resources are required")
@@ -157,8 +157,8 @@ func (s *Server) UpdateContainerResources(ctx context.Context, r *runtime.Update
 
 // ReopenContainerLog reopens a container's log file after rotation.
 func (s *Server) ReopenContainerLog(ctx context.Context, r *runtime.ReopenContainerLogRequest) (*runtime.ReopenContainerLogResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	if err := s.Containers.ReopenLog(ctx, r.GetContainerId()); err != nil {
 		return nil, err
@@ -168,8 +168,8 @@ func (s *Server) ReopenContainerLog(ctx context.Context, r *runtime.ReopenContai
 
 // ExecSync runs a command in a container and returns its output.
 func (s *Server) ExecSync(ctx context.Context, r *runtime.ExecSyncRequest) (*runtime.ExecSyncResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	if len(r.GetCmd()) == 0 {
 		return nil, invalid("cmd is required")

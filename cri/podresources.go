@@ -10,8 +10,8 @@ import (
 // cgroup parent (kubelet normally manages that cgroup itself; this keeps
 // it in step for runtimes and hooks that read it).
 func (s *Server) UpdatePodSandboxResources(ctx context.Context, r *runtime.UpdatePodSandboxResourcesRequest) (*runtime.UpdatePodSandboxResourcesResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	if err := s.Sandboxes.UpdateResources(ctx, r.GetPodSandboxId(), r.GetResources()); err != nil {
 		return nil, err

@@ -14,8 +14,8 @@ import (
 
 // PodSandboxStats reports a ready pod's usage and its containers'.
 func (s *Server) PodSandboxStats(ctx context.Context, r *runtime.PodSandboxStatsRequest) (*runtime.PodSandboxStatsResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
 	if err != nil {

@@ -25,8 +25,8 @@ func (s *Server) RunPodSandbox(ctx context.Context, r *runtime.RunPodSandboxRequ
 // StopPodSandbox stops a sandbox's containers and pause process and tears
 // down its network. Unknown sandboxes are not an error.
 func (s *Server) StopPodSandbox(ctx context.Context, r *runtime.StopPodSandboxRequest) (*runtime.StopPodSandboxResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	if err := s.Sandboxes.Stop(ctx, r.GetPodSandboxId()); err != nil {
 		return nil, err
@@ -37,8 +37,8 @@ func (s *Server) StopPodSandbox(ctx context.Context, r *runtime.StopPodSandboxRe
 // RemovePodSandbox removes a sandbox and its containers. Unknown sandboxes
 // are not an error.
 func (s *Server) RemovePodSandbox(ctx context.Context, r *runtime.RemovePodSandboxRequest) (*runtime.RemovePodSandboxResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	if err := s.Sandboxes.Remove(ctx, r.GetPodSandboxId()); err != nil {
 		return nil, err
@@ -48,8 +48,8 @@ func (s *Server) RemovePodSandbox(ctx context.Context, r *runtime.RemovePodSandb
 
 // PodSandboxStatus reports a sandbox's state, addresses and config.
 func (s *Server) PodSandboxStatus(ctx context.Context, r *runtime.PodSandboxStatusRequest) (*runtime.PodSandboxStatusResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
 	if err != nil {

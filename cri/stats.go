@@ -10,8 +10,8 @@ import (
 
 // ContainerStats reports a running container's resource usage.
 func (s *Server) ContainerStats(ctx context.Context, r *runtime.ContainerStatsRequest) (*runtime.ContainerStatsResponse, error) {
-	if r.GetContainerId() == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", r.GetContainerId()); err != nil {
+		return nil, err
 	}
 	c, err := s.Containers.Get(r.GetContainerId())
 	if err != nil {

@@ -40,8 +40,8 @@ func (s *Server) Attach(ctx context.Context, r *runtime.AttachRequest) (*runtime
 
 // PortForward returns a streaming URL forwarding ports into a pod.
 func (s *Server) PortForward(ctx context.Context, r *runtime.PortForwardRequest) (*runtime.PortForwardResponse, error) {
-	if r.GetPodSandboxId() == "" {
-		return nil, invalid("pod_sandbox_id is required")
+	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
+		return nil, err
 	}
 	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
 	if err != nil {
@@ -60,8 +60,8 @@ func (s *Server) PortForward(ctx context.Context, r *runtime.PortForwardRequest)
 }
 
 func (s *Server) runningContainer(id string) (*container.Container, error) {
-	if id == "" {
-		return nil, invalid("container_id is required")
+	if err := checkID("container_id", id); err != nil {
+		return nil, err
 	}
 	c, err := s.Containers.Get(id)
 	if err != nil {

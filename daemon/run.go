@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -97,6 +98,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	cni, err := network.NewCNIConfig(network.CNIOptions{
 		ConfDir: cfg.CNI.ConfDir,
 		BinDirs: cfg.CNI.BinDirs,
+		Timeout: time.Duration(cfg.CNI.Timeout),
 		Log:     log.With("component", "network"),
 	})
 	if err != nil {
@@ -162,9 +164,18 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		}
 		defer msrv.Close()
 	}
+	var streamTLS *tls.Config
+	if cfg.StreamServer.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.StreamServer.TLSCertFile, cfg.StreamServer.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("stream_server TLS: %w", err)
+		}
+		streamTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	streams, err := stream.New(stream.Options{
 		Address: cfg.StreamServer.Address,
 		Port:    cfg.StreamServer.Port,
+		TLS:     streamTLS,
 		Log:     log.With("component", "stream"),
 	}, containers, sandboxes)
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 type CNIOptions struct {
 	ConfDir string
 	BinDirs []string
+	// Timeout bounds one ADD or DEL.
+	Timeout time.Duration
 	Log     *slog.Logger
 }
 

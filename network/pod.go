@@ -61,6 +61,8 @@ func (m *Manager) Attach(ctx context.Context, pod Pod) (*Attachment, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := m.cniContext(ctx)
+	defer cancel()
 	res, err := cni.Setup(ctx, pod.SandboxID, pod.NetNSPath, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cni add for pod %s/%s (sandbox %s): %w", pod.Namespace, pod.Name, pod.SandboxID, err)
@@ -80,6 +82,8 @@ func (m *Manager) Detach(ctx context.Context, pod Pod) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := m.cniContext(ctx)
+	defer cancel()
 	if err := cni.Remove(ctx, pod.SandboxID, pod.NetNSPath, opts...); err != nil {
 		return fmt.Errorf("cni del for pod %s/%s (sandbox %s): %w", pod.Namespace, pod.Name, pod.SandboxID, err)
 	}
@@ -179,4 +183,13 @@ func (m *Manager) OrphanNetNS(known map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// cniContext bounds one CNI operation; a plugin still running when it ends
+// is killed (libcni execs plugins with this context).
+func (m *Manager) cniContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if t := m.cni.opts.Timeout; t > 0 {
+		return context.WithTimeout(ctx, t)
+	}
+	return ctx, func() {}
 }

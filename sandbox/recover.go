@@ -26,6 +26,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	checkpoint.RemoveTemporaries(dir)
 	known := map[string]bool{}
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {

@@ -25,6 +25,9 @@ type OOMScore struct {
 
 // NewOOMScore reads the daemon's own oom_score_adj and capabilities.
 func NewOOMScore(log *slog.Logger) *OOMScore {
+	if log == nil {
+		log = slog.Default()
+	}
 	o := &OOMScore{log: log, canLower: true}
 	if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
 		o.floor, _ = strconv.Atoi(strings.TrimSpace(string(b)))

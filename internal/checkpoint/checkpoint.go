@@ -1,9 +1,8 @@
 // Package checkpoint writes and reads small JSON state files atomically:
 // a reader (or cricketd after a crash) sees the old or the new content,
-// never a torn file. Files are renamed into place without fsync: cricket's
-// checkpoints must survive a crash of cricketd, not of the host (after a
-// host crash every container is gone and recovery treats an unreadable
-// checkpoint as a dead object to clean up).
+// never a torn file. The data is synced before the rename, so the file
+// also survives a host crash: after a reboot every container is gone, but
+// a sandbox's checkpoint is what releases its address (CNI DEL).
 package checkpoint
 
 import (
@@ -28,6 +27,9 @@ func Write(path string, v any) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
@@ -52,4 +54,15 @@ func Read(path string, v any) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil
+}
+
+// RemoveTemporaries deletes the temporary files of writes interrupted by a
+// crash in dir.
+func RemoveTemporaries(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if len(e.Name()) > 1 && e.Name()[0] == '.' && filepath.Ext(e.Name()) != "" {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }

@@ -1,0 +1,51 @@
+package crilog
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// FuzzCopyRoundTrip: whatever a container prints, the log holds exactly
+// that, line by line, however long the lines and whatever the bytes.
+func FuzzCopyRoundTrip(f *testing.F) {
+	f.Add([]byte("hello\nworld\n"), 8)
+	f.Add([]byte("no newline"), 3)
+	f.Add([]byte("\n\n\n"), 1)
+	f.Add(bytes.Repeat([]byte("x"), 100), 7)
+	f.Fuzz(func(t *testing.T, out []byte, max int) {
+		if max <= 0 || max > 1<<16 {
+			return
+		}
+		dir := t.TempDir()
+		lf, err := Open(dir, "c.log", max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lf.Copy(Stdout, bytes.NewReader(out))
+		lf.Close()
+		data, _ := os.ReadFile(lf.Path())
+		recs, err := ParseRecords(data)
+		if err != nil {
+			t.Fatalf("unparseable log for %q: %v", out, err)
+		}
+		var got strings.Builder
+		for _, r := range recs {
+			if len(r.Content) > max {
+				t.Fatalf("record of %d bytes exceeds the limit %d", len(r.Content), max)
+			}
+			got.WriteString(r.Content)
+			if !r.Partial {
+				got.WriteString("\n")
+			}
+		}
+		want := string(out)
+		if len(want) > 0 && !strings.HasSuffix(want, "\n") {
+			want += "\n" // an unterminated last line is logged as a full line
+		}
+		if got.String() != want {
+			t.Fatalf("round trip of %q with max %d gave %q", out, max, got.String())
+		}
+	})
+}
