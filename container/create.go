@@ -18,6 +18,7 @@ import (
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
@@ -127,7 +128,12 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if u := sb.UserNS(); u != nil {
 		snapshot = sandbox.WithRemappedSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, u)
 	}
-	_, err = m.client.NewContainer(ctx, id,
+	lctx, done, err := lease.With(ctx, m.client)
+	if err != nil {
+		return err
+	}
+	defer done()
+	_, err = m.client.NewContainer(lctx, id,
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
 		// Labels before the spec: withSpec adds garbage collection

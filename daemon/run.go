@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	clog "github.com/containerd/log"
 	"github.com/sirupsen/logrus"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/cricket-cri/cricket/cri"
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/version"
 	"github.com/cricket-cri/cricket/metrics"
 	"github.com/cricket-cri/cricket/network"
@@ -147,7 +149,9 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	collector.Start()
 	defer collector.Stop()
 	recovered := newGate()
-	go recoverWhenReachable(ctx, cc, log, recovered, sandboxes.Recover, containers.Recover)
+	go recoverWhenReachable(ctx, cc, log, recovered,
+		func(ctx context.Context) error { return lease.RemoveLeftovers(namespaces.WithNamespace(ctx, cfg.Containerd.Namespace), cc) },
+		sandboxes.Recover, containers.Recover)
 
 	if cfg.Metrics.Address != "" {
 		opMetrics = metrics.New(

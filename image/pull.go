@@ -15,6 +15,8 @@ import (
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+
+	"github.com/cricket-cri/cricket/internal/lease"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -47,6 +49,11 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 	}()
 
 	name := named.String()
+	ctx, done, err := lease.With(ctx, s.client)
+	if err != nil {
+		return "", err
+	}
+	defer done()
 	img, err := s.client.Pull(ctx, name,
 		client.WithPullUnpack,
 		client.WithPullSnapshotter(s.opts.Snapshotter),

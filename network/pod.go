@@ -65,6 +65,9 @@ func (m *Manager) Attach(ctx context.Context, pod Pod) (*Attachment, error) {
 	defer cancel()
 	res, err := cni.Setup(ctx, pod.SandboxID, pod.NetNSPath, opts...)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (no answer within cni.timeout): %w", err, ctx.Err())
+		}
 		return nil, fmt.Errorf("cni add for pod %s/%s (sandbox %s): %w", pod.Namespace, pod.Name, pod.SandboxID, err)
 	}
 	return attachmentOf(res)

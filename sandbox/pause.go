@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -50,6 +51,11 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	if u := sb.UserNS(); u != nil {
 		snapshot = WithRemappedSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), u)
 	}
+	ctx, done, err := lease.With(ctx, m.client)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	ctr, err := m.client.NewContainer(ctx, sb.ID,
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),

@@ -180,3 +180,86 @@ func purgeNamespace(address, ns string) error {
 	}
 	return nil
 }
+
+// PrivateContainerd is a containerd of one test's own, for tests that
+// restart or break it.
+type PrivateContainerd struct {
+	Dir     string
+	Address string
+	sup     *containerdproc.Supervisor
+	tb      testing.TB
+}
+
+// StartPrivateContainerd starts a containerd for this test only (stopped
+// at its end).
+func StartPrivateContainerd(tb testing.TB) *PrivateContainerd {
+	tb.Helper()
+	requirePrivileges(tb)
+	dir, err := os.MkdirTemp("", "ck-pctrd-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	p := &PrivateContainerd{Dir: dir, tb: tb}
+	p.Start()
+	tb.Cleanup(func() {
+		if p.sup == nil {
+			p.Start() // purging needs the daemon
+		}
+		p.purgeAll()
+		p.Stop()
+		unmountUnder(dir)
+		os.RemoveAll(dir)
+	})
+	return p
+}
+
+// purgeAll deletes every namespace's containers, tasks and images.
+func (p *PrivateContainerd) purgeAll() {
+	c, err := client.New(p.Address)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nss, _ := c.NamespaceService().List(ctx)
+	for _, ns := range nss {
+		if err := purgeNamespace(p.Address, ns); err != nil {
+			p.tb.Errorf("purge namespace %s of the private containerd: %v", ns, err)
+		}
+	}
+}
+
+func (p *PrivateContainerd) layout() containerdproc.Layout {
+	return containerdproc.Layout{Root: filepath.Join(p.Dir, "root"), State: filepath.Join(p.Dir, "state")}
+}
+
+// Start starts (or restarts) the daemon and waits for it to serve.
+func (p *PrivateContainerd) Start() {
+	p.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sup, err := containerdproc.Start(ctx, containerdproc.Options{Layout: p.layout(), Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		p.tb.Fatalf("start private containerd: %v", err)
+	}
+	p.sup, p.Address = sup, sup.Address()
+}
+
+// Stop stops the daemon (containers and shims keep running).
+func (p *PrivateContainerd) Stop() {
+	if p.sup != nil {
+		p.sup.Stop(20 * time.Second)
+		p.sup = nil
+	}
+}
+
+// PID is the daemon's process ID (its supervisor restarts it if killed).
+func (p *PrivateContainerd) PID() int { return p.sup.PID() }
+
+// Restarts counts how often the supervisor restarted a dead daemon.
+func (p *PrivateContainerd) Restarts() int { return p.sup.Restarts() }
+
+// StateDir is containerd's volatile state (lost in a reboot).
+func (p *PrivateContainerd) StateDir() string { return filepath.Join(p.layout().State, "run") }

@@ -38,6 +38,12 @@ type DaemonOptions struct {
 	Network *PodNetwork
 	// Registry serves the sandbox image; StartDaemon starts one if nil.
 	Registry *Registry
+	// Containerd, if set, is the daemon's containerd instead of the
+	// shared one.
+	Containerd *PrivateContainerd
+	// NoReadyWait makes Start return once the daemon answers, without
+	// waiting for RuntimeReady (for tests of an unready runtime).
+	NoReadyWait bool
 }
 
 // Daemon is a cricketd process under test and CRI clients connected to it.
@@ -52,8 +58,9 @@ type Daemon struct {
 	// PauseImage is the sandbox image (in Registry).
 	PauseImage string
 
-	tb      testing.TB
-	conn    *grpc.ClientConn
+	tb          testing.TB
+	noReadyWait bool
+	conn        *grpc.ClientConn
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
@@ -91,9 +98,12 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	cfg.CNI.ConfDir = filepath.Join(dir, "net.d")
 	cfg.CNI.BinDirs = append(cfg.CNI.BinDirs, filepath.Join(dir, "cni-bin"))
 	cfg.Containerd.Namespace = namespaceFor(tb)
-	if opts.Managed {
+	switch {
+	case opts.Managed:
 		cfg.Containerd.Managed = true
-	} else {
+	case opts.Containerd != nil:
+		cfg.Containerd.Address = opts.Containerd.Address
+	default:
 		cfg.Containerd.Address = Containerd(tb)
 	}
 	if opts.Configure != nil {
@@ -116,8 +126,9 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 		opts.Network.install(tb, cfg.CNI.ConfDir, filepath.Join(dir, "cni-bin"))
 	}
 	d := &Daemon{
-		Registry:   reg,
-		Network:    opts.Network,
+		Registry:    reg,
+		noReadyWait: opts.NoReadyWait,
+		Network:     opts.Network,
 		PauseImage: pause,
 		Dir:        dir,
 		Config:     cfg,
@@ -172,7 +183,7 @@ func (d *Daemon) Start() {
 		_, err := d.Runtime.Version(ctx, &runtime.VersionRequest{})
 		cancel()
 		if err == nil {
-			return
+			break
 		}
 		select {
 		case <-d.exited:
@@ -181,6 +192,32 @@ func (d *Daemon) Start() {
 		}
 		if time.Now().After(deadline) {
 			d.tb.Fatalf("cricketd did not answer within 60s: %v\n%s", err, d.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !d.noReadyWait {
+		d.WaitReady()
+	}
+}
+
+// WaitReady waits until the daemon reports RuntimeReady: containerd
+// answers and its pods and containers are restored.
+func (d *Daemon) WaitReady() {
+	d.tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := d.Runtime.Status(ctx, &runtime.StatusRequest{})
+		cancel()
+		if err == nil {
+			for _, c := range st.GetStatus().GetConditions() {
+				if c.Type == runtime.RuntimeReady && c.Status {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			d.tb.Fatalf("cricketd not RuntimeReady within 60s: %v %v\n%s", st, err, d.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

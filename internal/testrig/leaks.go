@@ -68,6 +68,7 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		}
 	}
 	if !d.Config.Containerd.Managed {
+		// (the shared or a private containerd)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))

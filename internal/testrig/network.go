@@ -21,8 +21,9 @@ type PodNetwork struct {
 	Gateway string // e.g. 10.247.3.1
 	IPAMDir string // host-local's data dir: one file per allocated address
 	// FailADD adds a plugin after bridge and portmap that fails every ADD,
-	// after the bridge has already allocated an address.
-	FailADD bool
+	// after the bridge has already allocated an address; HangADD one that
+	// never answers an ADD.
+	FailADD, HangADD bool
 }
 
 var subnetSeq atomic.Int32
@@ -56,6 +57,9 @@ func (n *PodNetwork) conflist() []byte {
 	if n.FailADD {
 		plugins = append(plugins, map[string]any{"type": "ck-fail"})
 	}
+	if n.HangADD {
+		plugins = append(plugins, map[string]any{"type": "ck-hang"})
+	}
 	b, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "ck-" + n.Bridge, "plugins": plugins})
 	return b
 }
@@ -69,6 +73,13 @@ func (n *PodNetwork) install(tb testing.TB, confDir, binDir string) {
 	}
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		tb.Fatal(err)
+	}
+	if n.HangADD {
+		os.MkdirAll(binDir, 0o755)
+		hang := "#!/bin/sh\ncase \"$CNI_COMMAND\" in\nADD) exec sleep 3600;;\nVERSION) echo '{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"1.0.0\"]}';;\nesac\nexit 0\n"
+		if err := os.WriteFile(filepath.Join(binDir, "ck-hang"), []byte(hang), 0o755); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if n.FailADD {
 		os.MkdirAll(binDir, 0o755)
@@ -86,6 +97,13 @@ exit 0
 	if err := os.WriteFile(filepath.Join(confDir, "10-test.conflist"), n.conflist(), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// Reinstall rewrites the daemon's CNI config after the network's settings
+// changed (cricket picks it up without a restart).
+func (n *PodNetwork) Reinstall(tb testing.TB, d *Daemon) {
+	tb.Helper()
+	n.install(tb, d.Config.CNI.ConfDir, filepath.Join(d.Dir, "cni-bin"))
 }
 
 // Allocations lists the addresses host-local holds.

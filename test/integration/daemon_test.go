@@ -96,7 +96,7 @@ func TestNetworkReadyFollowsCNIConfDir(t *testing.T) {
 
 func TestRuntimeNotReadyWithoutContainerd(t *testing.T) {
 	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Configure: func(c *config.Config) {
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{NoReadyWait: true, Configure: func(c *config.Config) {
 		c.Containerd.Address = "/nonexistent/containerd.sock"
 	}})
 	st, err := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})

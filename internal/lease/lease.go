@@ -1,0 +1,51 @@
+// Package lease gives each cricket operation that creates containerd
+// objects (pulls, containers, snapshots) a containerd lease of its own,
+// labelled as cricket's. The lease protects the objects from garbage
+// collection while they are being made; if cricketd dies mid-operation the
+// lease would keep them for a day, so start-up deletes every lease cricket
+// left behind (no operation runs then).
+package lease
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
+)
+
+// Label marks cricket's operation leases.
+const Label = "io.cricket.operation"
+
+// With returns ctx holding a new cricket lease, and the function that ends
+// it. Calls made with the context (client.Pull, client.NewContainer) use
+// this lease instead of making their own.
+func With(ctx context.Context, c *client.Client) (context.Context, func(), error) {
+	l, err := c.LeasesService().Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour),
+		leases.WithLabels(map[string]string{Label: "true"}))
+	if err != nil {
+		return ctx, func() {}, fmt.Errorf("create lease: %w", err)
+	}
+	done := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		c.LeasesService().Delete(dctx, l)
+	}
+	return leases.WithLease(ctx, l.ID), done, nil
+}
+
+// RemoveLeftovers deletes the leases of operations a crash interrupted.
+func RemoveLeftovers(ctx context.Context, c *client.Client) error {
+	ls, err := c.LeasesService().List(ctx, fmt.Sprintf("labels.%q==true", Label))
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if err := c.LeasesService().Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/testrig"
+)
+
+// counterCmd prints numbered lines forever, so gaps in a log show.
+func counterCmd(prefix string) []string {
+	return []string{"sh", "-c", "i=0; while :; do echo " + prefix + "$i; i=$((i+1)); sleep 0.02; done"}
+}
+
+// checkCounterLog verifies a counter container's log is gapless and at
+// least min lines long.
+func checkCounterLog(t *testing.T, path, prefix string, min int) {
+	t.Helper()
+	lines := logLines(t, path)
+	if len(lines) < min {
+		t.Fatalf("%s has %d lines, want at least %d", path, len(lines), min)
+	}
+	for i, l := range lines {
+		if l != "stdout: "+prefix+strconv.Itoa(i) {
+			t.Fatalf("line %d of %s is %q: output was lost or duplicated", i, path, l)
+		}
+	}
+}
+
+// snapshotState lists pods and containers as a user would compare them.
+func snapshotState(t *testing.T, d *testrig.Daemon) (map[string]*runtime.PodSandboxStatus, map[string]*runtime.ContainerStatus) {
+	t.Helper()
+	pods := map[string]*runtime.PodSandboxStatus{}
+	for _, p := range listPods(t, d, nil) {
+		pods[p.Id] = podStatus(t, d, p.Id)
+	}
+	ctrs := map[string]*runtime.ContainerStatus{}
+	resp, err := d.Runtime.ListContainers(d.Ctx(), &runtime.ListContainersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range resp.Containers {
+		ctrs[c.Id] = containerStatus(t, d, c.Id)
+	}
+	return pods, ctrs
+}
+
+func TestCrashRecoveryKeepsEverything(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	img := busybox(t, d)
+	podID, pod := podWithLogs(t, d, "crash")
+	pod.Annotations["crash"] = "yes"
+	logger := ctrConfig("logger", img, counterCmd("n")...)
+	logger.LogPath = "logger.log"
+	logger.Labels = map[string]string{"role": "logger"}
+	loggerID := runContainer(t, d, podID, pod, logger)
+	late := ctrConfig("late-exit", img, "sh", "-c", "sleep 3; exit 7")
+	lateID := runContainer(t, d, podID, pod, late)
+	doneID := runContainer(t, d, podID, pod, ctrConfig("done", img, "sh", "-c", "exit 3"))
+	waitState(t, d, doneID, runtime.ContainerState_CONTAINER_EXITED)
+	createdID := createContainer(t, d, podID, pod, ctrConfig("created", img, "true"))
+	stoppedPod := runPod(t, d, podConfig("crash-stopped"))
+	stopPod(t, d, stoppedPod)
+
+	pods, ctrs := snapshotState(t, d)
+	killedAt := time.Now()
+	d.Kill()
+	time.Sleep(4 * time.Second) // late-exit exits and the logger logs while cricketd is down
+	d.Start()
+
+	pods2, ctrs2 := snapshotState(t, d)
+	if len(pods2) != len(pods) || len(ctrs2) != len(ctrs) {
+		t.Fatalf("after restart: %d pods and %d containers, before: %d and %d", len(pods2), len(ctrs2), len(pods), len(ctrs))
+	}
+	for id, before := range pods {
+		after := pods2[id]
+		if !proto.Equal(before, after) {
+			t.Errorf("pod %s changed across the restart:\n before %v\n after  %v", id, before, after)
+		}
+	}
+	for id, before := range ctrs {
+		after := ctrs2[id]
+		if id == lateID {
+			continue
+		}
+		if !proto.Equal(before, after) {
+			t.Errorf("container %s changed across the restart:\n before %v\n after  %v", id, before, after)
+		}
+	}
+	lst := ctrs2[lateID]
+	if lst.State != runtime.ContainerState_CONTAINER_EXITED || lst.ExitCode != 7 || lst.Reason != "Error" ||
+		time.Unix(0, lst.FinishedAt).Before(killedAt) {
+		t.Errorf("exit while cricketd was down: %v", lst)
+	}
+	if ctrs2[createdID].State != runtime.ContainerState_CONTAINER_CREATED {
+		t.Errorf("created container: %v", ctrs2[createdID].State)
+	}
+	// The logger kept running and its log has no gap.
+	execOut(t, d, loggerID, "true")
+	time.Sleep(500 * time.Millisecond)
+	checkCounterLog(t, ctrs2[loggerID].LogPath, "n", 150)
+	// Everything still works: a new container, then tear-down.
+	runContainer(t, d, podID, pod, ctrConfig("after", img, "sleep", "3600"))
+	stopPod(t, d, podID)
+	checkCounterLog(t, ctrs2[loggerID].LogPath, "n", 150)
+	removePod(t, d, podID)
+	removePod(t, d, stoppedPod)
+	if r := d.Resources(t); len(r.Containers) != 0 || len(r.NetNS) != 0 || len(r.IPs) != 0 || len(r.Shims) != 0 {
+		t.Errorf("after removing everything: %+v", r)
+	}
+}
+
+func TestContainerdRestart(t *testing.T) {
+	t.Parallel()
+	ctrd := testrig.StartPrivateContainerd(t)
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Containerd: ctrd})
+	img := busybox(t, d)
+	podID, pod := podWithLogs(t, d, "ctrd")
+	logger := ctrConfig("logger", img, counterCmd("m")...)
+	logger.LogPath = "logger.log"
+	loggerID := runContainer(t, d, podID, pod, logger)
+	short := runContainer(t, d, podID, pod, ctrConfig("short", img, "sh", "-c", "sleep 2; exit 5"))
+
+	// containerd dies; its supervisor restarts it. The short container
+	// exits around the outage.
+	pid := ctrd.PID()
+	syscall.Kill(pid, syscall.SIGKILL)
+	sawUnavailable := false
+	waitFor(t, 60*time.Second, "containerd back", func() bool {
+		_, err := d.Images.ListImages(d.Ctx(), &runtime.ListImagesRequest{})
+		if codeOf(err).String() == "Unavailable" {
+			sawUnavailable = true
+		}
+		st, err2 := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
+		return err == nil && err2 == nil && condition(st, runtime.RuntimeReady).GetStatus() && ctrd.PID() != pid
+	})
+	t.Logf("saw Unavailable during the outage: %v", sawUnavailable)
+	st := waitState(t, d, short, runtime.ContainerState_CONTAINER_EXITED)
+	if st.ExitCode != 5 {
+		t.Errorf("exit across a containerd restart: %v", st)
+	}
+	if got := execOut(t, d, loggerID, "echo", "alive"); got != "alive" {
+		t.Errorf("exec after containerd restart: %q", got)
+	}
+	// New work succeeds.
+	other := runContainer(t, d, podID, pod, ctrConfig("other", img, "true"))
+	waitState(t, d, other, runtime.ContainerState_CONTAINER_EXITED)
+	stopPod(t, d, podID)
+	checkCounterLog(t, filepath.Join(pod.LogDirectory, "logger.log"), "m", 50)
+	removePod(t, d, podID)
+}
+
+// TestHostRebootSimulation kills every pod process and wipes the volatile
+// state (containerd's and cricket's state dirs, netns pins, /dev/shm
+// mounts), as a reboot would, and checks that cricket reports the pods
+// NOTREADY and still releases their addresses.
+func TestHostRebootSimulation(t *testing.T) {
+	t.Parallel()
+	ctrd := testrig.StartPrivateContainerd(t)
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Containerd: ctrd})
+	img := busybox(t, d)
+	var ids []string
+	for i := range 2 {
+		pod := podConfig(fmt.Sprintf("reboot-%d", i))
+		id := runPod(t, d, pod)
+		runContainer(t, d, id, pod, ctrConfig("c", img, "sleep", "3600"))
+		ids = append(ids, id)
+	}
+	if n := len(d.Network.Allocations()); n != 2 {
+		t.Fatalf("%d allocations before the reboot", n)
+	}
+
+	// "Power off": cricketd and containerd die, every shim and container
+	// process dies, /run is gone.
+	shims := d.Resources(t).Shims
+	d.Kill()
+	ctrd.Stop()
+	for _, pidStr := range shims {
+		pid, _ := strconv.Atoi(pidStr)
+		killTree(pid)
+	}
+	unmountAll(t, d.Config.State)
+	os.RemoveAll(d.Config.State)
+	unmountAll(t, ctrd.StateDir())
+	os.RemoveAll(ctrd.StateDir())
+	// "Boot".
+	ctrd.Start()
+	d.Start()
+
+	for _, id := range ids {
+		if st := podStatus(t, d, id); st.State != runtime.PodSandboxState_SANDBOX_NOTREADY {
+			t.Errorf("pod %s after reboot: %v", id, st.State)
+		}
+	}
+	resp, _ := d.Runtime.ListContainers(d.Ctx(), &runtime.ListContainersRequest{})
+	for _, c := range resp.Containers {
+		if c.State != runtime.ContainerState_CONTAINER_EXITED {
+			t.Errorf("container %s after reboot: %v", c.Id, c.State)
+		}
+	}
+	for _, id := range ids {
+		stopPod(t, d, id)
+		removePod(t, d, id)
+	}
+	if got := d.Network.Allocations(); len(got) != 0 {
+		t.Errorf("addresses not released after the reboot: %v", got)
+	}
+	if r := d.Resources(t); len(r.Containers) != 0 || len(r.NetNS) != 0 {
+		t.Errorf("left after reboot clean-up: %+v", r)
+	}
+}
+
+// killTree SIGKILLs a process and all its descendants.
+func killTree(pid int) {
+	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	for _, c := range strings.Fields(string(children)) {
+		cpid, _ := strconv.Atoi(c)
+		killTree(cpid)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func unmountAll(t *testing.T, dir string) {
+	t.Helper()
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var mps []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			mps = append(mps, f[4])
+		}
+	}
+	for i := len(mps) - 1; i >= 0; i-- {
+		unix.Unmount(mps[i], unix.MNT_DETACH)
+	}
+}
