@@ -150,7 +150,9 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	defer collector.Stop()
 	recovered := newGate()
 	go recoverWhenReachable(ctx, cc, log, recovered,
-		func(ctx context.Context) error { return lease.RemoveLeftovers(namespaces.WithNamespace(ctx, cfg.Containerd.Namespace), cc) },
+		func(ctx context.Context) error {
+			return lease.RemoveLeftovers(namespaces.WithNamespace(ctx, cfg.Containerd.Namespace), cc)
+		},
 		sandboxes.Recover, containers.Recover)
 
 	if cfg.Metrics.Address != "" {

@@ -61,9 +61,9 @@ type Daemon struct {
 	tb          testing.TB
 	noReadyWait bool
 	conn        *grpc.ClientConn
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	logPath string
+	cmd         *exec.Cmd
+	exited      chan struct{}
+	logPath     string
 }
 
 // StartDaemon writes a config for a fresh cricketd (own socket, root,
@@ -129,12 +129,12 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 		Registry:    reg,
 		noReadyWait: opts.NoReadyWait,
 		Network:     opts.Network,
-		PauseImage: pause,
-		Dir:        dir,
-		Config:     cfg,
-		ConfigPath: filepath.Join(dir, "config.toml"),
-		tb:         tb,
-		logPath:    filepath.Join(dir, "cricketd.log"),
+		PauseImage:  pause,
+		Dir:         dir,
+		Config:      cfg,
+		ConfigPath:  filepath.Join(dir, "config.toml"),
+		tb:          tb,
+		logPath:     filepath.Join(dir, "cricketd.log"),
 	}
 	if err := os.WriteFile(d.ConfigPath, data, 0o644); err != nil {
 		tb.Fatal(err)
