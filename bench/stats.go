@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// samples are the durations measured for one operation on one endpoint.
+type samples []time.Duration
+
+func (s samples) percentile(p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	c := slices.Clone(s)
+	slices.Sort(c)
+	i := int(p*float64(len(c)-1) + 0.5)
+	return c[i]
+}
+
+func (s samples) median() time.Duration { return s.percentile(0.5) }
+
+// result holds every endpoint's samples per operation, in the order the
+// operations were first seen.
+type result struct {
+	ops  []string
+	data map[string]map[string]samples // op -> endpoint name -> samples
+}
+
+func newResult() *result { return &result{data: map[string]map[string]samples{}} }
+
+func (r *result) add(endpoint, op string, d time.Duration) {
+	if r.data[op] == nil {
+		r.data[op] = map[string]samples{}
+		r.ops = append(r.ops, op)
+	}
+	r.data[op][endpoint] = append(r.data[op][endpoint], d)
+}
+
+// print writes the table: median, p90, p99 per endpoint and, with two
+// endpoints, the ratio of the medians (first/second).
+func (r *result) print(w io.Writer, endpoints []string) {
+	head := fmt.Sprintf("%-26s", "operation")
+	for _, e := range endpoints {
+		head += fmt.Sprintf(" | %-30s", e+" median/p90/p99")
+	}
+	if len(endpoints) == 2 {
+		head += fmt.Sprintf(" | %s/%s", endpoints[0], endpoints[1])
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, strings.Repeat("-", len(head)))
+	for _, op := range r.ops {
+		line := fmt.Sprintf("%-26s", op)
+		for _, e := range endpoints {
+			s := r.data[op][e]
+			line += fmt.Sprintf(" | %-30s", fmt.Sprintf("%s / %s / %s (n=%d)", ms(s.median()), ms(s.percentile(0.9)), ms(s.percentile(0.99)), len(s)))
+		}
+		if len(endpoints) == 2 {
+			a, b := r.data[op][endpoints[0]].median(), r.data[op][endpoints[1]].median()
+			if b > 0 {
+				line += fmt.Sprintf(" | %.2f", float64(a)/float64(b))
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// ratio is the median of endpoint a over endpoint b for op.
+func (r *result) ratio(op, a, b string) float64 {
+	x, y := r.data[op][a].median(), r.data[op][b].median()
+	if y == 0 {
+		return 0
+	}
+	return float64(x) / float64(y)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
