@@ -112,16 +112,17 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	oom := spec.NewOOMScore(log)
 	lifecycle := &events.Broker{}
 	sandboxes := sandbox.New(cc, images, netm, sandbox.Options{
-		Root:          cfg.Root,
-		State:         cfg.State,
-		Namespace:     cfg.Containerd.Namespace,
-		Snapshotter:   cfg.Containerd.Snapshotter,
-		SandboxImage:  cfg.SandboxImage,
-		SystemdCgroup: cfg.CgroupDriver == config.CgroupDriverSystemd,
-		Runtimes:      cfg.Runtimes,
-		OOM:           oom,
-		Events:        lifecycle,
-		Log:           log.With("component", "sandbox"),
+		Root:              cfg.Root,
+		State:             cfg.State,
+		Namespace:         cfg.Containerd.Namespace,
+		ContainerdAddress: address,
+		Snapshotter:       cfg.Containerd.Snapshotter,
+		SandboxImage:      cfg.SandboxImage,
+		SystemdCgroup:     cfg.CgroupDriver == config.CgroupDriverSystemd,
+		Runtimes:          cfg.Runtimes,
+		OOM:               oom,
+		Events:            lifecycle,
+		Log:               log.With("component", "sandbox"),
 	})
 	collector := stats.NewCollector(time.Duration(cfg.StatsCollectPeriod), nil, log.With("component", "stats"))
 	containers := container.New(cc, images, sandboxes, container.Options{

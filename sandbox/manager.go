@@ -39,13 +39,15 @@ type PodContainers interface {
 
 // Options configure the sandbox Manager.
 type Options struct {
-	Root, State   string
-	Namespace     string // containerd namespace
-	Snapshotter   string
-	SandboxImage  string
-	SystemdCgroup bool
-	Runtimes      map[string]config.Runtime
-	OOM           *spec.OOMScore
+	Root, State string
+	Namespace   string // containerd namespace
+	// ContainerdAddress identifies cricket's shims (their -address).
+	ContainerdAddress string
+	Snapshotter       string
+	SandboxImage      string
+	SystemdCgroup     bool
+	Runtimes          map[string]config.Runtime
+	OOM               *spec.OOMScore
 	// Events receives lifecycle events for GetContainerEvents.
 	Events *events.Broker
 	Log    *slog.Logger

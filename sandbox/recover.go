@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/spec"
 )
 
 // Recover rebuilds the sandbox store from the checkpoints under the root
@@ -53,6 +54,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 		known[sb.ID] = true
 	}
 	m.removeOrphans(ctx, known)
+	m.killOrphanShims(known)
 	return nil
 }
 
@@ -60,6 +62,10 @@ func (m *Manager) Recover(ctx context.Context) error {
 func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 	m.opts.Log.Warn("rolling back sandbox creation interrupted by a restart", "sandbox", sb.ID)
 	errs := []error{m.controller.Delete(ctx, sb)}
+	// A pause task whose creation was cut off may have left its shim and
+	// cgroup behind, unknown to containerd.
+	m.killShims(func(group string) bool { return group == sb.ID })
+	removeCgroup(spec.CgroupFSPath(m.CgroupsPath(sb, sb.ID)))
 	if !sb.HostNetwork() {
 		// CNI DEL is safe when ADD never ran or ran half way.
 		if err := m.network.Detach(ctx, m.networkPod(sb)); err != nil && !errdefs.IsFailedPrecondition(err) {

@@ -279,6 +279,9 @@ func (d *Daemon) Ctx() context.Context {
 
 func (d *Daemon) cleanup() {
 	if d.tb.Failed() {
+		if keep := os.Getenv("CRICKET_KEEP_LOGS"); keep != "" {
+			os.WriteFile(filepath.Join(keep, d.Config.Containerd.Namespace+".log"), []byte(d.Log()), 0o644)
+		}
 		log := d.Log()
 		if len(log) > 20000 {
 			log = "...\n" + log[len(log)-20000:]

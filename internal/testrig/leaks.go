@@ -155,9 +155,15 @@ func shimsOf(ns string) []string {
 		if len(args) == 0 || !strings.Contains(args[0], "containerd-shim") {
 			continue
 		}
+		id := ""
+		for i := range args[:len(args)-1] {
+			if args[i] == "-id" {
+				id = args[i+1]
+			}
+		}
 		for i := range args[:len(args)-1] {
 			if args[i] == "-namespace" && args[i+1] == ns {
-				out = append(out, e.Name())
+				out = append(out, e.Name()+" (group "+id+")")
 			}
 		}
 	}

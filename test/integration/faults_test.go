@@ -61,6 +61,7 @@ func TestCrashMidOperation(t *testing.T) {
 		d.Kill()
 		<-done
 		d.Start()
+		t.Logf("round %d: killed during %s", i, op)
 		checkConsistent(t, d)
 	}
 	// Tear everything down and compare with the start.

@@ -186,8 +186,8 @@ func TestHostRebootSimulation(t *testing.T) {
 	shims := d.Resources(t).Shims
 	d.Kill()
 	ctrd.Stop()
-	for _, pidStr := range shims {
-		pid, _ := strconv.Atoi(pidStr)
+	for _, shim := range shims {
+		pid, _ := strconv.Atoi(strings.Fields(shim)[0])
 		killTree(pid)
 	}
 	unmountAll(t, d.Config.State)
