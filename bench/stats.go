@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,6 +27,7 @@ func (s samples) median() time.Duration { return s.percentile(0.5) }
 // result holds every endpoint's samples per operation, in the order the
 // operations were first seen.
 type result struct {
+	mu   sync.Mutex
 	ops  []string
 	data map[string]map[string]samples // op -> endpoint name -> samples
 }
@@ -33,6 +35,8 @@ type result struct {
 func newResult() *result { return &result{data: map[string]map[string]samples{}} }
 
 func (r *result) add(endpoint, op string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.data[op] == nil {
 		r.data[op] = map[string]samples{}
 		r.ops = append(r.ops, op)

@@ -28,6 +28,9 @@ type Options struct {
 	Log *slog.Logger
 	// ReadyTimeout bounds each wait for the daemon to serve (default 30s).
 	ReadyTimeout time.Duration
+	// CRI, if set, enables containerd's built-in CRI plugin with this
+	// configuration (TOML); cricketd never sets it.
+	CRI string
 }
 
 // Supervisor owns one containerd process: it starts it, restarts it when it
@@ -66,7 +69,7 @@ func Start(ctx context.Context, opts Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("managed containerd: %w", err)
 		}
 	}
-	if err := os.WriteFile(opts.ConfigPath(), []byte(opts.config()), 0o600); err != nil {
+	if err := os.WriteFile(opts.ConfigPath(), []byte(opts.config(opts.CRI)), 0o600); err != nil {
 		return nil, fmt.Errorf("managed containerd: write config: %w", err)
 	}
 	s := &Supervisor{opts: opts, done: make(chan struct{})}
