@@ -93,7 +93,14 @@ func SelfHost(ctx context.Context, o EnvOptions) (_ *Env, retErr error) {
 	}); err != nil {
 		return nil, err
 	}
+	// Debug logging carries cricket's step timings; it costs a little,
+	// so only when the log is kept for reading.
+	logLevel := "info"
+	if os.Getenv("CRIBENCH_KEEP_LOG") != "" {
+		logLevel = "debug"
+	}
 	cfg := fmt.Sprintf(`listen = %q
+log_level = %q
 root = %q
 state = %q
 sandbox_image = %q
@@ -102,7 +109,7 @@ address = %q
 namespace = "k8s.io"
 [cni]
 conf_dir = %q
-`, "unix://"+filepath.Join(dir, "cricket.sock"), filepath.Join(dir, "cricket-root"), filepath.Join(dir, "cricket-state"),
+`, "unix://"+filepath.Join(dir, "cricket.sock"), logLevel, filepath.Join(dir, "cricket-root"), filepath.Join(dir, "cricket-state"),
 		e.Pause, e.ctrdA.Address(), netA)
 	if o.Network != "" && o.Network != "cni" {
 		cfg += fmt.Sprintf("[network]\nmode = %q\n", o.Network)
@@ -177,6 +184,11 @@ func (e *Env) Close() {
 	for _, b := range e.bridges {
 		if l, err := netlink.LinkByName(b); err == nil {
 			netlink.LinkDel(l)
+		}
+	}
+	if keep := os.Getenv("CRIBENCH_KEEP_LOG"); keep != "" {
+		if b, err := os.ReadFile(filepath.Join(e.Dir, "cricketd.log")); err == nil {
+			os.WriteFile(keep, b, 0o644)
 		}
 	}
 	unmountUnder(e.Dir)

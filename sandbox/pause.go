@@ -14,6 +14,7 @@ import (
 
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/lease"
+	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -56,6 +57,8 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		return 0, err
 	}
 	defer done()
+	t := steps.Start("pause-create")
+	defer t.Done(m.opts.Log, "sandbox", sb.ID)
 	ctr, err := m.client.NewContainer(ctx, sb.ID,
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
@@ -65,10 +68,12 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	if err != nil {
 		return 0, fmt.Errorf("create pause container for sandbox %s: %w", sb.ID, err)
 	}
+	t.Step("container")
 	task, err := ctr.NewTask(ctx, cio.NullIO)
 	if err != nil {
 		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, err)
 	}
+	t.Step("task")
 	return task.Pid(), nil
 }
 

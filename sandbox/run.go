@@ -12,6 +12,7 @@ import (
 
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/network"
 )
@@ -50,10 +51,12 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		sb.NetNSPath = m.network.NetNSPath(id)
 	}
 	var u undo.Stack
+	t := steps.Start("RunPodSandbox")
 	defer func() {
 		if retErr != nil {
 			u.Run(func(err error) { m.opts.Log.Error("undo failed sandbox creation", "sandbox", id, "error", err) })
 		}
+		t.Done(m.opts.Log, "sandbox", id)
 	}()
 
 	img, err := m.images.Ensure(ctx, m.opts.SandboxImage)
@@ -61,6 +64,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		return fmt.Errorf("sandbox image %s: %w", m.opts.SandboxImage, err)
 	}
 	sb.Image = img.ID
+	t.Step("image")
 
 	// The checkpoint goes first: if cricketd dies half-way, start-up
 	// finds a sandbox still "creating" and rolls it back.
@@ -68,6 +72,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		return err
 	}
 	u.Push(func(context.Context) error { return removeCheckpoint(m.checkpointPath(id)) })
+	t.Step("checkpoint")
 
 	u.Push(func(context.Context) error { return removeFiles(sb) })
 	if err := writeFiles(sb); err != nil {
@@ -81,6 +86,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			return fmt.Errorf("create log directory: %w", err)
 		}
 	}
+	t.Step("files")
 
 	// Usually cricket creates the pod's network namespace and the pause
 	// container joins it. A pod in its own user namespace needs a network
@@ -112,6 +118,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		if err != nil {
 			return err
 		}
+		t.Step("netns")
 		// Detach is pushed before Attach: a plugin chain that fails half
 		// way may still hold an address.
 		u.Push(func(ctx context.Context) error { return m.network.Detach(ctx, m.networkPod(sb)) })
@@ -120,6 +127,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			return err
 		}
 		ip = att.IP
+		t.Step("cni")
 		sb.mu.Lock()
 		sb.ip, sb.additionalIPs, sb.cniResult, sb.netAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
 		sb.mu.Unlock()
@@ -132,15 +140,18 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			return err
 		}
 	}
+	t.Step("pause-create")
 	if err := m.controller.Start(ctx, sb); err != nil {
 		return err
 	}
+	t.Step("pause-start")
 	sb.mu.Lock()
 	sb.pid, sb.state = pid, StateReady
 	sb.mu.Unlock()
 	if err := m.persist(sb, false); err != nil {
 		return err
 	}
+	t.Step("checkpoint")
 	m.store.add(sb)
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Created, At: sb.CreatedAt, Object: sb})
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Started, Object: sb})
