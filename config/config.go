@@ -59,6 +59,7 @@ type Config struct {
 
 	Containerd   Containerd         `toml:"containerd"`
 	Registry     Registry           `toml:"registry"`
+	Network      Network            `toml:"network"`
 	CNI          CNI                `toml:"cni"`
 	StreamServer StreamServer       `toml:"stream_server"`
 	Metrics      Metrics            `toml:"metrics"`
@@ -82,6 +83,28 @@ type Registry struct {
 	// ConfigPath is a containerd-style hosts directory:
 	// <config_path>/<host[:port]>/hosts.toml.
 	ConfigPath string `toml:"config_path"`
+}
+
+// Network modes.
+const (
+	NetworkModeCNI    = "cni"
+	NetworkModeBridge = "bridge"
+)
+
+// Network chooses the pod network backend.
+type Network struct {
+	// Mode is "cni" (plugins configured in cni.conf_dir) or "bridge"
+	// (cricket's built-in bridge, veth, IPAM and host ports).
+	Mode   string `toml:"mode"`
+	Bridge Bridge `toml:"bridge"`
+}
+
+// Bridge configures the built-in network backend.
+type Bridge struct {
+	Name   string `toml:"name"`
+	Subnet string `toml:"subnet"`
+	MTU    int    `toml:"mtu"`
+	IPMasq bool   `toml:"ip_masq"`
 }
 
 // CNI configures pod networking through CNI plugins.
@@ -138,7 +161,11 @@ func Default() *Config {
 			Snapshotter: DefaultSnapshotter,
 			Binary:      "containerd",
 		},
-		Registry:     Registry{ConfigPath: DefaultRegistryConfigPath},
+		Registry: Registry{ConfigPath: DefaultRegistryConfigPath},
+		Network: Network{
+			Mode:   NetworkModeCNI,
+			Bridge: Bridge{Name: "cricket0", Subnet: "10.85.0.0/16", MTU: 1500, IPMasq: true},
+		},
 		CNI:          CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir, Timeout: Duration(2 * time.Minute)},
 		StreamServer: StreamServer{Address: "127.0.0.1"},
 		Runtimes: map[string]Runtime{
@@ -190,6 +217,22 @@ func (c *Config) Validate() error {
 	}
 	if c.StatsCollectPeriod < Duration(100*time.Millisecond) {
 		return fmt.Errorf("stats_collect_period %s: must be at least 100ms", c.StatsCollectPeriod)
+	}
+	switch c.Network.Mode {
+	case NetworkModeCNI, NetworkModeBridge:
+	default:
+		return fmt.Errorf("network.mode %q: want %s or %s", c.Network.Mode, NetworkModeCNI, NetworkModeBridge)
+	}
+	if n := c.Network.Bridge.Name; n == "" || len(n) > 15 || strings.ContainsAny(n, "/ \t") {
+		return fmt.Errorf("network.bridge.name %q: want an interface name of 1 to 15 characters", n)
+	}
+	if ip, n, err := net.ParseCIDR(c.Network.Bridge.Subnet); err != nil || ip.To4() == nil {
+		return fmt.Errorf("network.bridge.subnet %q: want an IPv4 CIDR such as 10.85.0.0/16", c.Network.Bridge.Subnet)
+	} else if ones, _ := n.Mask.Size(); ones > 30 {
+		return fmt.Errorf("network.bridge.subnet %q: too small for pods (at most /30)", c.Network.Bridge.Subnet)
+	}
+	if m := c.Network.Bridge.MTU; m < 68 || m > 65535 {
+		return fmt.Errorf("network.bridge.mtu %d: want 68 to 65535", m)
 	}
 	if c.CNI.Timeout <= 0 {
 		return fmt.Errorf("cni.timeout %s: must be positive", c.CNI.Timeout)

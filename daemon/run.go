@@ -97,16 +97,11 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("sandbox_image: %w", err)
 	}
-	cni, err := network.NewCNIConfig(network.CNIOptions{
-		ConfDir: cfg.CNI.ConfDir,
-		BinDirs: cfg.CNI.BinDirs,
-		Timeout: time.Duration(cfg.CNI.Timeout),
-		Log:     log.With("component", "network"),
-	})
+	backend, err := networkBackend(cfg, log.With("component", "network"))
 	if err != nil {
 		return err
 	}
-	netm := network.NewManager(cni, cfg.State)
+	netm := network.NewManager(backend, cfg.State)
 	defer netm.Close()
 
 	oom := spec.NewOOMScore(log)
@@ -246,4 +241,25 @@ func countStates[T any](objs []T, state func(T) string) map[string]int {
 		out[state(o)]++
 	}
 	return out
+}
+
+// networkBackend builds the pod network backend that network.mode names.
+func networkBackend(cfg *config.Config, log *slog.Logger) (network.Backend, error) {
+	if cfg.Network.Mode == config.NetworkModeBridge {
+		b := cfg.Network.Bridge
+		return network.NewBridge(network.BridgeOptions{
+			Name:    b.Name,
+			Subnet:  b.Subnet,
+			MTU:     b.MTU,
+			IPMasq:  b.IPMasq,
+			DataDir: filepath.Join(cfg.Root, "network", "ipam"),
+			Log:     log,
+		})
+	}
+	return network.NewCNIConfig(network.CNIOptions{
+		ConfDir: cfg.CNI.ConfDir,
+		BinDirs: cfg.CNI.BinDirs,
+		Timeout: time.Duration(cfg.CNI.Timeout),
+		Log:     log,
+	})
 }

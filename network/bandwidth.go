@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
+	"github.com/vishvananda/netlink"
 )
 
 // Pod annotations that kubelet uses for traffic shaping.
@@ -83,4 +84,44 @@ func parseQuantity(s string) (uint64, error) {
 		return 0, fmt.Errorf("quantity too large")
 	}
 	return q.Uint64(), nil
+}
+
+// limitBandwidth shapes a bridge pod's traffic with token bucket filters:
+// ingress (towards the pod) on the host end of its veth, egress on the
+// pod's eth0 (inside the pod's namespace, which the pod cannot change
+// without CAP_NET_ADMIN). Rates are in bits per second; 0 means no limit.
+func limitBandwidth(pod *netlink.Handle, eth0, hostVeth netlink.Link, ingress, egress uint64) error {
+	if ingress > 0 {
+		if err := netlink.QdiscReplace(tbf(hostVeth, ingress)); err != nil {
+			return fmt.Errorf("ingress limit on %s: %w", hostVeth.Attrs().Name, err)
+		}
+	}
+	if egress > 0 {
+		if err := pod.QdiscReplace(tbf(eth0, egress)); err != nil {
+			return fmt.Errorf("egress limit on eth0: %w", err)
+		}
+	}
+	return nil
+}
+
+// tbf is a token bucket of the rate (bits/s) with a burst of 100 ms of
+// traffic (at least a few full frames) and 25 ms of queue.
+func tbf(link netlink.Link, bitsPerSec uint64) *netlink.Tbf {
+	rate := bitsPerSec / 8
+	if rate == 0 {
+		rate = 1
+	}
+	burst := rate / 10
+	if floor := uint64(4 * link.Attrs().MTU); burst < floor {
+		burst = floor
+	}
+	if burst > math.MaxUint32/2 {
+		burst = math.MaxUint32 / 2
+	}
+	return &netlink.Tbf{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+		Rate:       rate,
+		Buffer:     netlink.Xmittime(rate, uint32(burst)),
+		Limit:      uint32(min(uint64(math.MaxUint32/2), rate/40+burst)),
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
@@ -25,6 +24,9 @@ type Pod struct {
 	Ports     []PortMapping
 	// Annotations carry kubernetes.io/{ingress,egress}-bandwidth.
 	Annotations map[string]string
+	// PodCIDR is the node's pod CIDR from kubelet, if it set one (filled
+	// in by the Manager).
+	PodCIDR string
 }
 
 // PortMapping is a host port (HostPort > 0) forwarded to the pod.
@@ -46,86 +48,25 @@ type Attachment struct {
 // NetNSDir is where pod network namespaces are pinned.
 func (m *Manager) NetNSDir() string { return m.netnsDir }
 
-// Attach brings up loopback in the pod's namespace and adds the pod to the
-// CNI network. On error the caller must Detach to release what a failed
-// plugin chain may have allocated.
+// Attach brings up loopback in the pod's namespace and attaches the pod
+// through the backend. On error the caller must Detach to release what a
+// failed attach may have allocated.
 func (m *Manager) Attach(ctx context.Context, pod Pod) (*Attachment, error) {
-	cni, err := m.cni.Current()
-	if err != nil {
+	if err := m.backend.Ready(); err != nil {
 		return nil, fmt.Errorf("network not ready: %w: %w", err, errdefs.ErrFailedPrecondition)
 	}
 	if err := loopbackUp(pod.NetNSPath); err != nil {
 		return nil, err
 	}
-	opts, err := m.cniOptions(pod)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := m.cniContext(ctx)
-	defer cancel()
-	res, err := cni.Setup(ctx, pod.SandboxID, pod.NetNSPath, opts...)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (no answer within cni.timeout): %w", err, ctx.Err())
-		}
-		return nil, fmt.Errorf("cni add for pod %s/%s (sandbox %s): %w", pod.Namespace, pod.Name, pod.SandboxID, err)
-	}
-	return attachmentOf(res)
+	pod.PodCIDR = m.PodCIDR()
+	return m.backend.Attach(ctx, pod)
 }
 
-// Detach removes the pod from the CNI network (CNI DEL), releasing its
-// address. Safe to repeat, and works when the namespace is already gone
-// (after a reboot): IPAM still releases the address.
+// Detach removes the pod from the network, releasing its address. Safe to
+// repeat, and works when the namespace is already gone (after a reboot).
 func (m *Manager) Detach(ctx context.Context, pod Pod) error {
-	cni, err := m.cni.Current()
-	if err != nil {
-		return fmt.Errorf("cni del for sandbox %s: network config not loaded: %w: %w", pod.SandboxID, err, errdefs.ErrFailedPrecondition)
-	}
-	opts, err := m.cniOptions(pod)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := m.cniContext(ctx)
-	defer cancel()
-	if err := cni.Remove(ctx, pod.SandboxID, pod.NetNSPath, opts...); err != nil {
-		return fmt.Errorf("cni del for pod %s/%s (sandbox %s): %w", pod.Namespace, pod.Name, pod.SandboxID, err)
-	}
-	return nil
-}
-
-func (m *Manager) cniOptions(pod Pod) ([]gocni.NamespaceOpts, error) {
-	opts := []gocni.NamespaceOpts{gocni.WithLabels(map[string]string{
-		"IgnoreUnknown":              "1",
-		"K8S_POD_NAMESPACE":          pod.Namespace,
-		"K8S_POD_NAME":               pod.Name,
-		"K8S_POD_INFRA_CONTAINER_ID": pod.SandboxID,
-		"K8S_POD_UID":                pod.UID,
-	})}
-	var pms []gocni.PortMapping
-	for _, p := range pod.Ports {
-		if p.HostPort <= 0 {
-			continue // container-only ports need no host plumbing
-		}
-		pms = append(pms, gocni.PortMapping{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: strings.ToLower(p.Protocol), HostIP: p.HostIP})
-	}
-	if len(pms) > 0 {
-		opts = append(opts, gocni.WithCapabilityPortMap(pms))
-	}
-	bw, err := bandwidthOf(pod.Annotations)
-	if err != nil {
-		return nil, err
-	}
-	if bw != nil {
-		opts = append(opts, gocni.WithCapabilityBandWidth(*bw))
-	}
-	if cidr := m.PodCIDR(); cidr != "" {
-		var ranges [][]gocni.IPRanges
-		for _, c := range strings.Split(cidr, ",") {
-			ranges = append(ranges, []gocni.IPRanges{{Subnet: strings.TrimSpace(c)}})
-		}
-		opts = append(opts, gocni.WithCapability("ipRanges", ranges))
-	}
-	return opts, nil
+	pod.PodCIDR = m.PodCIDR()
+	return m.backend.Detach(ctx, pod)
 }
 
 // attachmentOf picks the pod's addresses from the CNI result: the first
@@ -186,13 +127,4 @@ func (m *Manager) OrphanNetNS(known map[string]bool) []string {
 		}
 	}
 	return out
-}
-
-// cniContext bounds one CNI operation; a plugin still running when it ends
-// is killed (libcni execs plugins with this context).
-func (m *Manager) cniContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if t := m.cni.opts.Timeout; t > 0 {
-		return context.WithTimeout(ctx, t)
-	}
-	return ctx, func() {}
 }

@@ -120,6 +120,9 @@ func (m *Manager) removeOrphans(ctx context.Context, known map[string]bool) {
 	for id := range known {
 		inUse[m.network.NetNSPath(id)] = true
 	}
+	if err := m.network.Collect(ctx, known); err != nil {
+		m.opts.Log.Error("release network resources without a sandbox", "error", err)
+	}
 	for _, p := range m.network.OrphanNetNS(inUse) {
 		m.opts.Log.Warn("removing network namespace without a sandbox", "path", p)
 		if err := m.network.RemoveNetNS(p); err != nil {

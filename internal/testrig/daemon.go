@@ -106,6 +106,9 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	default:
 		cfg.Containerd.Address = Containerd(tb)
 	}
+	if opts.Network != nil {
+		opts.Network.configure(cfg)
+	}
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}

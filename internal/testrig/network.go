@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/cricket-cri/cricket/config"
 )
 
 // PodNetwork is a CNI network of one test daemon: its own bridge, subnet
@@ -24,6 +26,9 @@ type PodNetwork struct {
 	// after the bridge has already allocated an address; HangADD one that
 	// never answers an ADD.
 	FailADD, HangADD bool
+	// Builtin makes the daemon use cricket's built-in bridge backend
+	// (network.mode = "bridge") on Bridge and Subnet instead of CNI.
+	Builtin bool
 }
 
 var subnetSeq atomic.Int32
@@ -50,6 +55,7 @@ func (n *PodNetwork) conflist() []byte {
 			"ipam": map[string]any{
 				"type": "host-local", "dataDir": n.IPAMDir,
 				"ranges": [][]map[string]string{{{"subnet": n.Subnet}}},
+				"routes": []map[string]string{{"dst": "0.0.0.0/0"}},
 			},
 		},
 		{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
@@ -64,10 +70,27 @@ func (n *PodNetwork) conflist() []byte {
 	return b
 }
 
+// configure points the daemon's config at the network: the built-in
+// bridge, or (install) a CNI conflist.
+func (n *PodNetwork) configure(cfg *config.Config) {
+	if !n.Builtin {
+		return
+	}
+	cfg.Network.Mode = config.NetworkModeBridge
+	cfg.Network.Bridge.Name = n.Bridge
+	cfg.Network.Bridge.Subnet = n.Subnet
+	// Tests send traffic only inside their own subnets.
+	cfg.Network.Bridge.IPMasq = false
+	n.IPAMDir = filepath.Join(cfg.Root, "network", "ipam")
+}
+
 // install writes the conflist (and the failing plugin, if asked) for a
 // daemon whose CNI conf dir is confDir; binDir is added to its plugin path.
 func (n *PodNetwork) install(tb testing.TB, confDir, binDir string) {
 	tb.Helper()
+	if n.Builtin {
+		return
+	}
 	if n.IPAMDir == "" {
 		n.IPAMDir = filepath.Join(filepath.Dir(confDir), "ipam")
 	}
@@ -106,9 +129,13 @@ func (n *PodNetwork) Reinstall(tb testing.TB, d *Daemon) {
 	n.install(tb, d.Config.CNI.ConfDir, filepath.Join(d.Dir, "cni-bin"))
 }
 
-// Allocations lists the addresses host-local holds.
+// Allocations lists the addresses host-local (or the built-in IPAM) holds.
 func (n *PodNetwork) Allocations() []string {
-	ents, _ := os.ReadDir(filepath.Join(n.IPAMDir, "ck-"+n.Bridge))
+	dir := filepath.Join(n.IPAMDir, "ck-"+n.Bridge)
+	if n.Builtin {
+		dir = filepath.Join(n.IPAMDir, n.Bridge)
+	}
+	ents, _ := os.ReadDir(dir)
 	var out []string
 	for _, e := range ents {
 		if name := e.Name(); name != "lock" && name[0] != '.' && !isLastReserved(name) {
@@ -123,4 +150,10 @@ func isLastReserved(name string) bool { return len(name) > 14 && name[:14] == "l
 // remove deletes the bridge (veths went with their namespaces).
 func (n *PodNetwork) remove() {
 	exec.Command("ip", "link", "del", n.Bridge).Run()
+	if n.Builtin {
+		// The built-in bridge's shared forwarding rules name the bridge.
+		for _, dir := range []string{"-i", "-o"} {
+			exec.Command("iptables", "-w", "-D", "CRICKET-FORWARD", dir, n.Bridge, "-j", "ACCEPT").Run()
+		}
+	}
 }

@@ -23,8 +23,11 @@ import (
 // checks that what it reports is consistent and that removing everything
 // leaves nothing behind.
 func TestCrashMidOperation(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachNetworkMode(t, testCrashMidOperation)
+}
+
+func testCrashMidOperation(t *testing.T, nw *testrig.PodNetwork) {
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
 	img := busybox(t, d)
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)

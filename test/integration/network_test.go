@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,9 +59,46 @@ func httpGet(t *testing.T, url string) string {
 	return body
 }
 
+// forEachNetworkMode runs a networking test once with CNI plugins and once
+// with the built-in bridge backend: both must behave the same.
+func forEachNetworkMode(t *testing.T, test func(t *testing.T, nw *testrig.PodNetwork)) {
+	for _, builtin := range []bool{false, true} {
+		name := "cni"
+		if builtin {
+			name = "bridge"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			nw := testrig.NewPodNetwork()
+			nw.Builtin = builtin
+			test(t, nw)
+		})
+	}
+}
+
+// natRulesOf returns the iptables nat rules that mention the sandbox
+// (portmap's and the built-in bridge's both carry its ID).
+func natRulesOf(t *testing.T, sandboxID string) []string {
+	t.Helper()
+	out, err := exec.Command("iptables-save", "-t", "nat").CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables-save: %v\n%s", err, out)
+	}
+	var rules []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, sandboxID) || strings.Contains(l, sandboxID[:16]) {
+			rules = append(rules, l)
+		}
+	}
+	return rules
+}
+
 func TestPodNetworkHTTPHostPortDNSAndHostname(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachNetworkMode(t, testPodNetworkHTTPHostPortDNSAndHostname)
+}
+
+func testPodNetworkHTTPHostPortDNSAndHostname(t *testing.T, nw *testrig.PodNetwork) {
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
 	img := httpdImage(t, d, 80)
 	hostPort := freePort(t)
 	pod := podConfig("web")
@@ -75,6 +113,13 @@ func TestPodNetworkHTTPHostPortDNSAndHostname(t *testing.T) {
 	}
 	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); got != "ok from the pod\n" {
 		t.Fatalf("host port answered %q", got)
+	}
+	if len(natRulesOf(t, podID)) == 0 {
+		t.Error("no nat rule names the sandbox while its host port works")
+	}
+	// The pod reaches the bridge's gateway address (its default route).
+	if out := execOut(t, d, ctr, "ip", "route"); !strings.Contains(out, "default via "+nw.Gateway) {
+		t.Errorf("routes in the pod:\n%s", out)
 	}
 
 	if got := execOut(t, d, ctr, "hostname"); got != "web" {
@@ -107,12 +152,64 @@ func TestPodNetworkHTTPHostPortDNSAndHostname(t *testing.T) {
 		c.Close()
 		t.Error("host port still forwards after StopPodSandbox")
 	}
+	if rules := natRulesOf(t, podID); len(rules) != 0 {
+		t.Errorf("nat rules of the sandbox left after StopPodSandbox:\n%s", strings.Join(rules, "\n"))
+	}
 	if st := containerStatus(t, d, ctr); st.State != runtime.ContainerState_CONTAINER_EXITED {
 		t.Errorf("container after StopPodSandbox: %v", st.State)
 	}
 	removePod(t, d, podID)
 	if _, err := d.Runtime.ContainerStatus(d.Ctx(), &runtime.ContainerStatusRequest{ContainerId: ctr}); err == nil {
 		t.Error("container survived RemovePodSandbox")
+	}
+}
+
+// TestBridgePodSurvivesCrash: with the built-in backend, a pod keeps its
+// address and host port across a kill -9 of cricketd, and removing it
+// afterwards leaves no veth, address or nat rule.
+func TestBridgePodSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	nw := testrig.NewPodNetwork()
+	nw.Builtin = true
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
+	img := httpdImage(t, d, 8080)
+	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
+		t.Fatal(err)
+	}
+	base := d.Resources(t)
+	hostPort := freePort(t)
+	pod := podConfig("bridge-crash")
+	pod.PortMappings = []*runtime.PortMapping{{ContainerPort: 8080, HostPort: int32(hostPort), HostIp: "127.0.0.1"}}
+	podID := runPod(t, d, pod)
+	runContainer(t, d, podID, pod, ctrConfig("httpd", img))
+	ip := podStatus(t, d, podID).GetNetwork().GetIp()
+	httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort))
+
+	d.Kill()
+	d.Start()
+	if got := podStatus(t, d, podID).GetNetwork().GetIp(); got != ip {
+		t.Errorf("pod IP after restart = %q, want %q", got, ip)
+	}
+	if got := httpGet(t, "http://"+net.JoinHostPort(ip, "8080")+"/"); got != "ok from the pod\n" {
+		t.Errorf("pod IP after restart answered %q", got)
+	}
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); got != "ok from the pod\n" {
+		t.Errorf("host port after restart answered %q", got)
+	}
+	// A second pod gets another address.
+	other := runPod(t, d, podConfig("bridge-crash-2"))
+	if ip2 := podStatus(t, d, other).GetNetwork().GetIp(); ip2 == ip || ip2 == "" {
+		t.Errorf("second pod's address %q (first %q)", ip2, ip)
+	}
+	for _, id := range []string{podID, other} {
+		stopPod(t, d, id)
+		removePod(t, d, id)
+	}
+	if diff := base.Diff(d.Resources(t)); diff != "" {
+		t.Errorf("left behind:\n%s", diff)
+	}
+	if rules := natRulesOf(t, podID); len(rules) != 0 {
+		t.Errorf("nat rules left:\n%s", strings.Join(rules, "\n"))
 	}
 }
 
@@ -175,8 +272,11 @@ func TestCNIFailureLeavesNothingBehind(t *testing.T) {
 }
 
 func TestSandboxCyclesLeaveNothingBehind(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachNetworkMode(t, testSandboxCyclesLeaveNothingBehind)
+}
+
+func testSandboxCyclesLeaveNothingBehind(t *testing.T, nw *testrig.PodNetwork) {
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
 	img := busybox(t, d)
 	parent := "/ck-" + d.Config.Containerd.Namespace
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
