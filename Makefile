@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
 # Arguments for `make run`, e.g. RUN_ARGS="--log-level debug".
 RUN_ARGS ?=
 
-.PHONY: all build run test lint unit integration fuzz leakcheck clean
+.PHONY: all build run test lint unit integration fuzz leakcheck bench bench-smoke clean
 
 all: build
 
@@ -21,10 +21,29 @@ run: build
 	./$(BIN) --containerd-managed $(RUN_ARGS)
 
 # All tests: formatting and vet, then unit and integration tests with the
-# race detector. Integration tests start their own containerd, registry and
-# cricketd processes.
+# race detector, then a short side-by-side benchmark so that it cannot rot.
+# Integration tests start their own containerd, registry and cricketd
+# processes.
 test: lint fuzz
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) bench-smoke
+
+# Side by side with containerd's built-in CRI plugin: cribench starts a
+# registry, a containerd for cricket and one with its CRI plugin on, then
+# drives both through the CRI API in alternation and prints medians, p90,
+# p99 and the cricket/containerd ratio per operation.
+# BENCH_ARGS="-network bridge" measures the built-in network backend.
+BENCH_ARGS ?= -n 30 -parallel 10 -rounds 3
+bench: build
+	$(GO) build -o bin/cribench ./cmd/cribench
+	./bin/cribench -self-host -compare $(BENCH_ARGS)
+
+# The short form CI runs: both network modes, a few pods each. Its limits
+# only catch gross regressions (the machine CI runs on is noisy).
+bench-smoke: build
+	$(GO) build -o bin/cribench ./cmd/cribench
+	./bin/cribench -self-host -compare -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=3,StartContainer=3
+	./bin/cribench -self-host -compare -network bridge -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=3,StartContainer=3
 
 # Each fuzz target briefly (its committed seed corpus always runs with the
 # unit tests); FUZZTIME=5m for a real session. A count of executions

@@ -122,12 +122,37 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		// Detach is pushed before Attach: a plugin chain that fails half
 		// way may still hold an address.
 		u.Push(func(ctx context.Context) error { return m.network.Detach(ctx, m.networkPod(sb)) })
-		att, err := m.network.Attach(ctx, m.networkPod(sb))
+		// The network attach (a CNI plugin chain: tens of milliseconds of
+		// plugin execs) and the pause container's creation (shim and
+		// runc) need only the pinned namespace, so they run at once; the
+		// pause process starts after both. A pod in its own user namespace
+		// has its pause container already.
+		var attach func() (*network.Attachment, error)
+		if usernsNet {
+			att, err := m.network.Attach(ctx, m.networkPod(sb))
+			attach = func() (*network.Attachment, error) { return att, err }
+		} else {
+			type result struct {
+				att *network.Attachment
+				err error
+			}
+			ch := make(chan result, 1)
+			go func() {
+				att, err := m.network.Attach(ctx, m.networkPod(sb))
+				ch <- result{att, err}
+			}()
+			attach = func() (*network.Attachment, error) { r := <-ch; return r.att, r.err }
+			if err := createPause(); err != nil {
+				attach() // the undo stack must not run under a live attach
+				return err
+			}
+		}
+		att, err := attach()
 		if err != nil {
 			return err
 		}
 		ip = att.IP
-		t.Step("cni")
+		t.Step("network+pause-create")
 		sb.mu.Lock()
 		sb.ip, sb.additionalIPs, sb.cniResult, sb.netAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
 		sb.mu.Unlock()
@@ -135,12 +160,12 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	if err := writeHosts(sb, ip); err != nil {
 		return fmt.Errorf("sandbox %s hosts file: %w", id, err)
 	}
-	if !usernsNet {
+	if sb.HostNetwork() {
 		if err := createPause(); err != nil {
 			return err
 		}
 	}
-	t.Step("pause-create")
+	t.Step("hosts")
 	if err := m.controller.Start(ctx, sb); err != nil {
 		return err
 	}
