@@ -111,6 +111,10 @@ namespace = "k8s.io"
 conf_dir = %q
 `, "unix://"+filepath.Join(dir, "cricket.sock"), logLevel, filepath.Join(dir, "cricket-root"), filepath.Join(dir, "cricket-state"),
 		e.Pause, e.ctrdA.Address(), netA)
+	if a := os.Getenv("CRIBENCH_PPROF"); a != "" {
+		// e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=20
+		cfg += fmt.Sprintf("[debug]\naddress = %q\n", a)
+	}
 	if o.Network != "" && o.Network != "cni" {
 		cfg += fmt.Sprintf("[network]\nmode = %q\n", o.Network)
 	}

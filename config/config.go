@@ -63,6 +63,7 @@ type Config struct {
 	CNI          CNI                `toml:"cni"`
 	StreamServer StreamServer       `toml:"stream_server"`
 	Metrics      Metrics            `toml:"metrics"`
+	Debug        Debug              `toml:"debug"`
 	Runtimes     map[string]Runtime `toml:"runtimes"`
 }
 
@@ -128,6 +129,13 @@ type StreamServer struct {
 // Metrics configures cricket's own Prometheus endpoint.
 type Metrics struct {
 	// Address (host:port) serves /metrics; empty turns the endpoint off.
+	Address string `toml:"address"`
+}
+
+// Debug configures cricket's debugging endpoint.
+type Debug struct {
+	// Address (host:port) serves Go's pprof profiles under /debug/pprof/;
+	// empty turns the endpoint off.
 	Address string `toml:"address"`
 }
 

@@ -166,6 +166,13 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		}
 		defer msrv.Close()
 	}
+	if cfg.Debug.Address != "" {
+		dsrv, err := serveDebug(cfg.Debug.Address, log.With("component", "debug"))
+		if err != nil {
+			return err
+		}
+		defer dsrv.Close()
+	}
 	var streamTLS *tls.Config
 	if cfg.StreamServer.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.StreamServer.TLSCertFile, cfg.StreamServer.TLSKeyFile)
