@@ -114,15 +114,17 @@ func Sandbox(in SandboxInput) ([]oci.SpecOpts, error) {
 		}
 		opts = append(opts, oci.WithAppendAdditionalGroups(toStrings(gids)...))
 	}
-	if sc.GetReadonlyRootfs() {
-		opts = append(opts, oci.WithRootFSReadonly())
-	}
+	// The pause process writes nothing: its rootfs is read-only whatever
+	// readonly_rootfs says (as in containerd's CRI plugin).
+	opts = append(opts, oci.WithRootFSReadonly())
 	if sc.GetPrivileged() {
 		// The first sysfs mount in a network namespace decides whether
 		// its superblock is writable for every later mount: the pause
 		// container's must be writable for privileged containers' to be.
 		opts = append(opts, oci.WithWriteableSysfs)
 	}
+	// No profile means unconfined (kubelet sends one when the pod asks);
+	// a default profile costs runc a filter compilation per pod start.
 	sec, err := seccompOpts(sc.GetSeccomp(), sc.GetPrivileged())
 	if err != nil {
 		return nil, err

@@ -109,7 +109,7 @@ func withNamespace(t specs.LinuxNamespaceType, path string, host bool) oci.SpecO
 // seccompOpts returns the seccomp settings for a security profile. An
 // empty profile means unconfined, as in kubelet's contract with runtimes.
 func seccompOpts(p *runtime.SecurityProfile, privileged bool) (oci.SpecOpts, error) {
-	if privileged {
+	if privileged || p == nil {
 		return oci.WithSeccompUnconfined, nil
 	}
 	switch p.GetProfileType() {
