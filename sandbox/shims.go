@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,31 +58,62 @@ func (m *Manager) killShims(match func(group string) bool) {
 
 // killTree SIGKILLs a process and its descendants, children first, and
 // waits (bounded) until they are gone, so that their cgroups can be removed.
+// A Go shim starts runc from any of its threads, so the children of every
+// thread count.
 func killTree(pid int) {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, c := range strings.Fields(string(b)) {
-		if cpid, err := strconv.Atoi(c); err == nil {
-			killTree(cpid)
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		for _, c := range strings.Fields(string(b)) {
+			if cpid, err := strconv.Atoi(c); err == nil {
+				killTree(cpid)
+			}
 		}
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	waitGone(pid, 5*time.Second)
+}
+
+// waitGone waits until pid has exited (or is a zombie, which has left its
+// cgroup), at most for d.
+func waitGone(pid int, d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil || strings.Contains(string(stat), ") Z ") {
-			return // gone, or a zombie (no longer in its cgroup)
+			return
 		}
 	}
 }
 
-// removeCgroup removes a cgroup left by a process that runc never deleted
-// (its processes are gone), in every hierarchy.
+// removeCgroup removes a cgroup left by a container that runc never
+// deleted, in every hierarchy. Processes still in it (a runc init whose
+// shim was killed) are killed first; removal is retried until the kernel
+// has let them go, for a bounded time.
 func removeCgroup(path string) {
 	if path == "" || path == "/" {
 		return
 	}
+	var dirs []string
 	ctrls, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, c := range ctrls {
-		os.Remove(filepath.Join("/sys/fs/cgroup", c.Name(), path))
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", c.Name(), path))
 	}
-	os.Remove(filepath.Join("/sys/fs/cgroup", path)) // cgroup v2
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", path)) // cgroup v2
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left := 0
+		for _, d := range dirs {
+			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+				left++
+			}
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return
+		}
+	}
 }
