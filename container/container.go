@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -79,6 +80,30 @@ type Container struct {
 	// output is drained; it is recreated by start.
 	exited chan struct{}
 	io     *stdio
+
+	// Handles that save containerd round trips; nil when unknown (e.g.
+	// after a restart), and then loaded again.
+	// ctr is the containerd container, as created.
+	ctr client.Container
+	// snapshotter holds the container's rootfs snapshot (named by its ID)
+	// when known.
+	snapshotter string
+	// task is the container's task while it may exist.
+	task client.Task
+	// noTask is set while the container is known to have no task: from
+	// its creation until a start creates one, and once that is deleted.
+	noTask bool
+	// process is the container's OCI process spec, the template of execs.
+	process *specs.Process
+
+	// execCleanup is read-locked while an exec's deletion is under way.
+	execCleanup sync.RWMutex
+
+	// checkpointMu orders checkpoint writes with the checkpoint's removal:
+	// a write that comes late (the exit of a container being removed)
+	// must not bring a removed container back.
+	checkpointMu   sync.Mutex
+	checkpointGone bool
 }
 
 // Status is a snapshot of a container's mutable state.

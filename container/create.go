@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -19,6 +20,7 @@ import (
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/lease"
+	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
@@ -45,6 +47,8 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 }
 
 func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (retErr error) {
+	t := steps.Start("CreateContainer")
+	defer t.Done(m.opts.Log, "container", id)
 	img, err := m.images.Get(ctx, cfg.GetImage().GetImage())
 	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("image %q is not present; pull it first: %w", cfg.GetImage().GetImage(), errdefs.ErrNotFound)
@@ -71,6 +75,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if c.StopSignal, err = stopSignal(cfg, img); err != nil {
 		return err
 	}
+	t.Step("image")
 	var u undo.Stack
 	defer func() {
 		if retErr != nil {
@@ -80,6 +85,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if err := m.persist(c, true); err != nil {
 		return err
 	}
+	t.Step("checkpoint")
 	u.Push(func(context.Context) error { return removeFile(m.checkpointPath(id)) })
 	u.Push(func(context.Context) error { return os.RemoveAll(c.Dir) })
 
@@ -109,7 +115,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	c.CgroupPath = spec.CgroupFSPath(cgroupsPath)
 	in := spec.ContainerInput{
 		ID: id, SandboxID: sb.ID, Config: cfg, Sandbox: sb.Config,
-		Image: img.Config.Config, ImageName: c.ImageName,
+		Image: img.Config.Config, ImageName: c.ImageName, ImageChainID: img.ChainID, Users: &m.users,
 		Network: nss[0], IPC: nss[1], UTS: nss[2], PID: nss[3],
 		CgroupsPath:       cgroupsPath,
 		HostsPath:         sb.HostsPath(),
@@ -128,30 +134,36 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if u := sb.UserNS(); u != nil {
 		snapshot = sandbox.WithRemappedSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, u)
 	}
+	t.Step("prepare")
 	lctx, done, err := lease.With(ctx, m.client)
 	if err != nil {
 		return err
 	}
 	defer done()
-	_, err = m.client.NewContainer(lctx, id,
+	t.Step("lease")
+	ctr, err := m.client.NewContainer(lctx, id,
 		snapshot,
+		func(context.Context, *client.Client, *containers.Container) error { t.Step("snapshot"); return nil },
 		client.WithRuntime(rt.Type, rt.Options),
 		// Labels before the spec: withSpec adds garbage collection
 		// references for image mounts to them.
 		client.WithContainerLabels(map[string]string{sandbox.LabelKind: sandbox.KindContainer, sandbox.LabelSandboxID: sb.ID}),
-		m.withSpec(c, img, imageMounts, &in, &generated),
+		m.withSpec(c, img, imageMounts, &in, &generated, t),
 	)
 	if err != nil {
 		return fmt.Errorf("create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
 	c.User = generated.Process.User
+	c.ctr, c.snapshotter, c.process, c.noTask = ctr, m.opts.Snapshotter, generated.Process, true
 	c.state = StateCreated
 	if res := cfg.GetLinux().GetResources(); res != nil {
 		c.resources = res
 	}
+	t.Step("container")
 	if err := m.persist(c, false); err != nil {
 		return err
 	}
+	t.Step("checkpoint")
 	m.store.add(c)
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, At: c.CreatedAt, Object: c})
 	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
@@ -161,13 +173,10 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 // withSpec generates the spec once the snapshot exists (user and group
 // lookups read the image's /etc/passwd and /etc/group from it) and keeps it
 // for the caller.
-func (m *Manager) withSpec(c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, out **specs.Spec) client.NewContainerOpts {
+func (m *Manager) withSpec(c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, out **specs.Spec, t *steps.Timer) client.NewContainerOpts {
 	return func(ctx context.Context, cl *client.Client, ctr *containers.Container) error {
 		sn := cl.SnapshotService(ctr.Snapshotter)
-		rootfs, err := sn.Mounts(ctx, ctr.SnapshotKey)
-		if err != nil {
-			return err
-		}
+		rootfs := func() ([]mount.Mount, error) { return sn.Mounts(ctx, ctr.SnapshotKey) }
 		if ctr.Labels == nil {
 			ctr.Labels = map[string]string{}
 		}
@@ -183,10 +192,12 @@ func (m *Manager) withSpec(c *Container, img *image.Image, ims []*imageMount, in
 		if err != nil {
 			return err
 		}
+		t.Step("spec-prep")
 		s, err := oci.GenerateSpec(ctx, cl, ctr, opts...)
 		if err != nil {
 			return err
 		}
+		t.Step("spec")
 		*out = s
 		return client.WithSpec(s)(ctx, cl, ctr)
 	}
@@ -263,13 +274,33 @@ func imageRef(img *image.Image) string {
 	return img.ID
 }
 
-// persist checkpoints the container.
+// persist checkpoints the container. The write is atomic but not synced:
+// a crash of cricketd loses nothing, and after a crash of the host the
+// container is gone anyway; a record that a host crash lost or set back
+// is handled at start-up like any other (a containerd container without
+// a record is removed, a task that is gone is an exit).
 func (m *Manager) persist(c *Container, creating bool) error {
+	c.checkpointMu.Lock()
+	defer c.checkpointMu.Unlock()
+	if c.checkpointGone {
+		return nil
+	}
 	rec, err := c.record(creating)
 	if err != nil {
 		return err
 	}
-	return checkpoint.Write(m.checkpointPath(c.ID), rec)
+	return checkpoint.WriteUnsynced(m.checkpointPath(c.ID), rec)
+}
+
+// unpersist removes the container's checkpoint for good.
+func (m *Manager) unpersist(c *Container) error {
+	c.checkpointMu.Lock()
+	defer c.checkpointMu.Unlock()
+	c.checkpointGone = true
+	if err := removeFile(m.checkpointPath(c.ID)); err != nil {
+		return fmt.Errorf("remove checkpoint of container %s: %w", c.ID, err)
+	}
+	return nil
 }
 
 func removeFile(path string) error {

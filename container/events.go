@@ -1,13 +1,22 @@
 package container
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/steps"
 )
 
 // outputDrainTimeout bounds waiting for a container's remaining output after
@@ -32,6 +41,76 @@ func (m *Manager) HandleExit(e events.Exit) {
 	go m.finish(c, int32(e.Status), at)
 }
 
+// deleteExitedTask deletes the task of a container whose init process has
+// exited; the shim then closes the output FIFOs.
+func (m *Manager) deleteExitedTask(ctx context.Context, c *Container) {
+	// Exec deletions still under way finish first: a process of a deleted
+	// task could no longer be deleted cleanly.
+	c.execCleanup.Lock()
+	c.execCleanup.Unlock() // a barrier: nothing to guard
+	var err error
+	if cgroupEmpty(c.CgroupPath) {
+		// Usually nothing but the init ran in the container's cgroup:
+		// the task is deleted by ID, in one call (see deleteTask).
+		err = m.deleteTask(ctx, c.ID)
+	} else {
+		// Processes outlived the init (a PID namespace shared with the
+		// pod): they are killed first.
+		var task client.Task
+		if task, err = m.containerdTask(ctx, c); err == nil {
+			_, err = task.Delete(ctx, client.WithProcessKill)
+		}
+	}
+	if err != nil && !errdefs.IsNotFound(err) {
+		m.opts.Log.Warn("delete exited task", "container", c.ID, "error", err)
+		return
+	}
+	c.mu.Lock()
+	c.task, c.noTask = nil, true
+	c.mu.Unlock()
+}
+
+// deleteTask deletes the exited task of containerd container id by ID,
+// without the client's lookups; containerd refuses to delete a task that
+// still runs. A missing task is an errdefs NotFound error.
+//
+// It also cleans up what containerd still lists of a task the shim no
+// longer knows (a deletion cut off by a crash of cricketd: only another
+// delete lets the shim exit) or whose shim is gone. containerd then
+// reports an error although it cleaned up, so a failed delete is tried
+// once more: a task that is gone now was deleted.
+func (m *Manager) deleteTask(ctx context.Context, id string) error {
+	return deleteTaskByID(ctx, m.client.TaskService(), id)
+}
+
+func deleteTaskByID(ctx context.Context, ts tasks.TasksClient, id string) error {
+	_, err := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+	if err != nil && status.Code(err) != codes.NotFound && ctx.Err() == nil {
+		if _, again := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id}); status.Code(again) == codes.NotFound {
+			err = again
+		}
+	}
+	if status.Code(err) == codes.NotFound {
+		return fmt.Errorf("task of container %s: %w", id, errdefs.ErrNotFound)
+	}
+	return err
+}
+
+// cgroupEmpty reports whether the cgroup at path (cgroupfs, relative to the
+// hierarchy) is known to hold no process. Exited processes are not listed;
+// no new one can enter once the container's init has exited.
+func cgroupEmpty(path string) bool {
+	if path == "" {
+		return false
+	}
+	dir := filepath.Join("/sys/fs/cgroup", "pids", path)
+	if cgroups.Mode() == cgroups.Unified {
+		dir = filepath.Join("/sys/fs/cgroup", path)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	return err == nil && len(bytes.TrimSpace(b)) == 0
+}
+
 // HandleOOM remembers that the kernel OOM-killed a process of the
 // container; the exit that follows is reported as OOMKilled.
 func (m *Manager) HandleOOM(containerID string) {
@@ -48,15 +127,12 @@ func (m *Manager) HandleOOM(containerID string) {
 // closes the output FIFOs), drain the output into the log, then report it
 // exited and wake StopContainer.
 func (m *Manager) finish(c *Container, status int32, at time.Time) {
+	t := steps.Start("finish")
+	defer t.Done(m.opts.Log, "container", c.ID)
 	ctx, cancel := context.WithTimeout(m.ctx(context.Background()), time.Minute)
 	defer cancel()
-	if ctr, err := m.client.LoadContainer(ctx, c.ID); err == nil {
-		if task, err := ctr.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-				m.opts.Log.Warn("delete exited task", "container", c.ID, "error", err)
-			}
-		}
-	}
+	m.deleteExitedTask(ctx, c)
+	t.Step("delete")
 	c.mu.Lock()
 	io := c.io
 	c.mu.Unlock()
@@ -66,6 +142,7 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 		}
 		io.close()
 	}
+	t.Step("drain")
 	c.mu.Lock()
 	if c.state == StateExited {
 		c.mu.Unlock()
@@ -82,9 +159,11 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 	}
 	close(c.exited)
 	c.mu.Unlock()
+	t.Step("closed")
 	if err := m.persist(c, false); err != nil {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
+	t.Step("checkpoint")
 	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, At: at, Object: c})
 	m.opts.Log.Info("container exited", "container", c.ID, "exit_code", status, "reason", c.Status().Reason)
 }

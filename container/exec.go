@@ -10,6 +10,9 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/internal/steps"
 )
 
 // ExecSyncOutputLimit caps stdout and stderr together: kubelet receives
@@ -38,22 +41,22 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
 	}
 	ctx = m.ctx(ctx)
-	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	t := steps.Start("ExecSync")
+	defer t.Done(m.opts.Log, "container", c.ID)
+	proc, err := m.processSpec(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := ctr.Spec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	task, err := ctr.Task(ctx, nil)
+	t.Step("spec")
+	task, err := m.containerdTask(ctx, c)
 	if errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
 	if err != nil {
 		return nil, err
 	}
-	pspec := *spec.Process
+	t.Step("task")
+	pspec := *proc
 	pspec.Args, pspec.Terminal = cmd, false
 
 	execID := newID()[:16]
@@ -67,6 +70,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	budget := &outputBudget{left: ExecSyncOutputLimit}
 	stdout, stderr := &cappedBuffer{budget: budget}, &cappedBuffer{budget: budget}
 	io.copyTo(stdout, stderr)
+	t.Step("stdio")
 
 	// The exec must be cleaned up even if our caller is gone.
 	cleanupCtx := context.WithoutCancel(ctx)
@@ -74,14 +78,35 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
 	}
-	defer process.Delete(cleanupCtx, client.WithProcessKill)
+	t.Step("exec")
+	exitSeen := false
+	defer func() {
+		if !exitSeen {
+			process.Delete(cleanupCtx, client.WithProcessKill)
+			return
+		}
+		// A process seen exiting needs no kill, and its deletion need not
+		// hold up the reply; the container's task is not deleted before
+		// it is done (see deleteExitedTask).
+		c.execCleanup.RLock()
+		go func() {
+			defer c.execCleanup.RUnlock()
+			ctx, cancel := context.WithTimeout(cleanupCtx, time.Minute)
+			defer cancel()
+			if _, err := process.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+				m.opts.Log.Warn("delete exec process", "container", c.ID, "exec", execID, "error", err)
+			}
+		}()
+	}()
 	exited, err := process.Wait(cleanupCtx)
 	if err != nil {
 		return nil, err
 	}
+	t.Step("wait")
 	if err := process.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start exec in container %s: %w", c.ID, err)
 	}
+	t.Step("start")
 
 	var deadline <-chan time.Time
 	if timeout > 0 {
@@ -92,7 +117,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	var code int32
 	select {
 	case st := <-exited:
-		code = int32(st.ExitCode())
+		code, exitSeen = int32(st.ExitCode()), true
 	case <-deadline:
 		m.killExec(cleanupCtx, process, exited)
 		return nil, fmt.Errorf("command %q in container %s timed out after %s: %w", cmd, c.ID, timeout, context.DeadlineExceeded)
@@ -100,10 +125,38 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		m.killExec(cleanupCtx, process, exited)
 		return nil, ctx.Err()
 	}
+	t.Step("exited")
 	io.wait(outputDrainTimeout)
 	io.close()
 	<-io.done
+	t.Step("drain")
 	return &ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
+}
+
+// processSpec returns the container's OCI process spec: the one kept from
+// its creation (or last update), else read from containerd.
+func (m *Manager) processSpec(ctx context.Context, c *Container) (*specs.Process, error) {
+	c.mu.Lock()
+	p := c.process
+	c.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	ctr, err := m.containerd(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ctr.Spec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.Process == nil {
+		return nil, fmt.Errorf("container %s has no process spec: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	c.mu.Lock()
+	c.process = s.Process
+	c.mu.Unlock()
+	return s.Process, nil
 }
 
 // killExec kills an exec'd process and waits until it is gone.

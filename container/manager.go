@@ -43,6 +43,7 @@ type Manager struct {
 	store     *store
 	names     reserve.Names
 	layers    layerCache
+	users     spec.UserCache
 }
 
 // New returns a container Manager and registers it with the sandboxes.
@@ -70,4 +71,32 @@ func newID() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// containerd returns the container's containerd container: the handle kept
+// from its creation, else loaded.
+func (m *Manager) containerd(ctx context.Context, c *Container) (client.Container, error) {
+	c.mu.Lock()
+	ctr := c.ctr
+	c.mu.Unlock()
+	if ctr != nil {
+		return ctr, nil
+	}
+	return m.client.LoadContainer(ctx, c.ID)
+}
+
+// containerdTask returns the container's task: the handle kept from its
+// start, else loaded (an errdefs NotFound error when there is none).
+func (m *Manager) containerdTask(ctx context.Context, c *Container) (client.Task, error) {
+	c.mu.Lock()
+	task := c.task
+	c.mu.Unlock()
+	if task != nil {
+		return task, nil
+	}
+	ctr, err := m.containerd(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.Task(ctx, nil)
 }

@@ -110,7 +110,7 @@ func mountOf(path string) (mountPoint, optional string, err error) {
 // imageVolumes backs each VOLUME of the image that the config does not
 // mount with a directory of the container, seeded with the image's content
 // at that path (as Docker does).
-func (m *Manager) imageVolumes(ctx context.Context, c *Container, volumes map[string]struct{}, mounts []spec.Mount, rootfs []mount.Mount) ([]specs.Mount, error) {
+func (m *Manager) imageVolumes(ctx context.Context, c *Container, volumes map[string]struct{}, mounts []spec.Mount, rootfsMounts func() ([]mount.Mount, error)) ([]specs.Mount, error) {
 	if m.opts.IgnoreVolumes || len(volumes) == 0 {
 		return nil, nil
 	}
@@ -128,8 +128,12 @@ func (m *Manager) imageVolumes(ctx context.Context, c *Container, volumes map[st
 		return nil, nil
 	}
 	sort.Strings(paths)
+	rootfs, err := rootfsMounts()
+	if err != nil {
+		return nil, err
+	}
 	var out []specs.Mount
-	err := mount.WithReadonlyTempMount(ctx, rootfs, func(root string) error {
+	err = mount.WithReadonlyTempMount(ctx, rootfs, func(root string) error {
 		for i, p := range paths {
 			host := filepath.Join(c.Dir, "volumes", fmt.Sprint(i))
 			if err := os.MkdirAll(host, 0o755); err != nil {

@@ -65,7 +65,25 @@ func (m *Manager) Recover(ctx context.Context) error {
 			}
 		}
 	}
+	m.removeOrphanDirs(ctx, known)
 	return nil
+}
+
+// removeOrphanDirs removes the volatile directories that no container owns
+// (a removal cut off by a crash after the checkpoint went).
+func (m *Manager) removeOrphanDirs(ctx context.Context, known map[string]bool) {
+	base := filepath.Join(m.opts.State, "containers")
+	ents, _ := os.ReadDir(base)
+	for _, e := range ents {
+		if known[e.Name()] || !e.IsDir() {
+			continue
+		}
+		c := &Container{ID: e.Name(), Dir: filepath.Join(base, e.Name())}
+		m.opts.Log.Warn("removing a container directory without a checkpoint", "path", c.Dir)
+		if err := errors.Join(m.unmountImages(ctx, c), os.RemoveAll(c.Dir)); err != nil {
+			m.opts.Log.Error("remove orphan container directory", "path", c.Dir, "error", err)
+		}
+	}
 }
 
 // discard removes a container whose creation was interrupted or whose
@@ -97,6 +115,9 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 		m.opts.Log.Error("load container during recovery", "container", c.ID, "error", err)
 		return
 	}
+	c.mu.Lock()
+	c.ctr = ctr
+	c.mu.Unlock()
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		if st.State == StateCreated {
@@ -146,7 +167,7 @@ func (m *Manager) reattach(ctx context.Context, c *Container, task client.Task) 
 	io.copy(log)
 	io.closeRemote = func() { task.CloseIO(context.Background(), client.WithStdinCloser) }
 	c.mu.Lock()
-	c.io = io
+	c.io, c.task = io, task
 	c.mu.Unlock()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/sandbox"
 )
 
@@ -54,10 +55,13 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 }
 
 func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
-	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	t := steps.Start("StartContainer")
+	defer t.Done(m.opts.Log, "container", c.ID)
+	ctr, err := m.containerd(ctx, c)
 	if err != nil {
 		return fmt.Errorf("load container %s: %w", c.ID, err)
 	}
+	t.Step("load")
 	io, err := openStdio(filepath.Join(c.Dir, "io"), c.Config.GetTty(), c.Config.GetStdin())
 	if err != nil {
 		return fmt.Errorf("container %s stdio: %w", c.ID, err)
@@ -74,25 +78,35 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}
 	io.copy(log)
+	t.Step("stdio")
+	c.mu.Lock()
+	c.noTask = false // even a failed creation may leave one behind
+	c.mu.Unlock()
 	task, err := ctr.NewTask(ctx, io.creator())
 	if err != nil {
 		return fmt.Errorf("create task of container %s: %w", c.ID, err)
 	}
+	t.Step("task")
 	io.closeRemote = func() {
 		if err := task.CloseIO(context.Background(), client.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
 			m.opts.Log.Warn("close container stdin", "container", c.ID, "error", err)
 		}
 	}
 	c.mu.Lock()
-	c.io, c.pid = io, task.Pid()
+	c.io, c.pid, c.task = io, task.Pid(), task
 	c.mu.Unlock()
 	started := time.Now()
 	if err := task.Start(ctx); err != nil {
 		if _, derr := task.Delete(context.WithoutCancel(ctx), client.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
 			m.opts.Log.Error("delete task after failed start", "container", c.ID, "error", derr)
+		} else {
+			c.mu.Lock()
+			c.task, c.noTask = nil, true
+			c.mu.Unlock()
 		}
 		return fmt.Errorf("start container %s: %w", c.ID, err)
 	}
+	t.Step("start")
 	c.mu.Lock()
 	if c.state == StateCreated {
 		c.state = StateRunning
@@ -103,6 +117,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	if err := m.persist(c, false); err != nil {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
+	t.Step("checkpoint")
 	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, At: started, Object: c})
 	m.opts.Log.Info("container started", "container", c.ID, "pid", task.Pid())
 	return nil

@@ -12,8 +12,10 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/steps"
 )
 
 // killTimeout bounds waiting for a SIGKILLed container to be reported exited.
@@ -39,14 +41,13 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 	if c.Status().State != StateRunning {
 		return nil
 	}
-	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	t := steps.Start("StopContainer")
+	defer t.Done(m.opts.Log, "container", c.ID)
+	task, err := m.containerdTask(ctx, c)
 	if err != nil {
 		return m.awaitExit(ctx, c, err)
 	}
-	task, err := ctr.Task(ctx, nil)
-	if err != nil {
-		return m.awaitExit(ctx, c, err)
-	}
+	t.Step("task")
 	if grace > 0 {
 		sig, err := signalNamed(c.StopSignal)
 		if err != nil {
@@ -55,6 +56,8 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("signal container %s with %s: %w", c.ID, c.StopSignal, err)
 		}
+		t.Step("signal")
+		defer t.Step("exit")
 		select {
 		case <-c.exitedChan():
 			return nil
@@ -66,6 +69,8 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	t.Step("kill")
+	defer t.Step("exit")
 	return m.awaitExit(ctx, c, nil)
 }
 
@@ -134,12 +139,56 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if _, err := m.store.get(c.ID); errdefs.IsNotFound(err) {
 		return nil // a concurrent Remove finished first
 	}
+	t := steps.Start("RemoveContainer")
+	defer t.Done(m.opts.Log, "container", c.ID)
 	if err := m.stop(ctx, c, 0); err != nil {
 		return err
 	}
-	if err := m.deleteContainerd(ctx, c.ID); err != nil {
+	t.Step("stop")
+	// The containerd objects, the files and the checkpoint go at the same
+	// time. Should any removal fail, the container stays listed and
+	// removing it again finishes; should cricketd die, start-up removes
+	// the containerd container and the directory that no checkpoint owns.
+	// Image mounts are the exception: only the checkpoint leads start-up
+	// to unmount them, so it goes last.
+	deleted, files := make(chan error, 1), make(chan error, 1)
+	go func() { deleted <- m.deleteStopped(ctx, c) }()
+	go func() { files <- m.removeFiles(ctx, c) }()
+	var cerr error
+	early := !hasImageMounts(c.Config)
+	if early {
+		cerr = m.unpersist(c)
+	}
+	if err := errors.Join(<-deleted, <-files, cerr); err != nil {
 		return err
 	}
+	if !early {
+		if err := m.unpersist(c); err != nil {
+			return err
+		}
+	}
+	t.Step("removed")
+	m.store.remove(c.ID)
+	m.forgetLayer(c.ID)
+	m.names.Release(c.NameKey, c.ID)
+	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Deleted, Object: c})
+	m.opts.Log.Info("container removed", "container", c.ID)
+	return nil
+}
+
+// hasImageMounts reports whether the config mounts an image.
+func hasImageMounts(cfg *runtime.ContainerConfig) bool {
+	for _, mt := range cfg.GetMounts() {
+		if mt.GetImage().GetImage() != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// removeFiles unmounts a container's image mounts, closes its FIFOs and
+// removes its directory.
+func (m *Manager) removeFiles(ctx context.Context, c *Container) error {
 	if err := m.unmountImages(ctx, c); err != nil {
 		return fmt.Errorf("remove image mounts of container %s: %w", c.ID, err)
 	}
@@ -152,14 +201,6 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return fmt.Errorf("remove files of container %s: %w", c.ID, err)
 	}
-	if err := removeFile(m.checkpointPath(c.ID)); err != nil {
-		return fmt.Errorf("remove checkpoint of container %s: %w", c.ID, err)
-	}
-	m.store.remove(c.ID)
-	m.forgetLayer(c.ID)
-	m.names.Release(c.NameKey, c.ID)
-	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Deleted, Object: c})
-	m.opts.Log.Info("container removed", "container", c.ID)
 	return nil
 }
 
@@ -179,11 +220,48 @@ func (m *Manager) deleteContainerd(ctx context.Context, id string) error {
 		}
 	} else if !errdefs.IsNotFound(err) {
 		return fmt.Errorf("load task of container %s: %w", id, err)
+	} else if err := m.deleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		// Cleaning up what containerd still lists of a task it cannot
+		// show (see deleteTask) is best effort.
+		m.opts.Log.Warn("delete task", "container", id, "error", err)
 	}
 	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
 	return nil
+}
+
+// deleteStopped deletes the containerd objects of a container that does not
+// run. When the container is known to have no task, its snapshot and
+// record are removed directly, without the task lookups deleteContainerd
+// makes.
+func (m *Manager) deleteStopped(ctx context.Context, c *Container) error {
+	c.mu.Lock()
+	noTask, snapshotter := c.noTask, c.snapshotter
+	c.mu.Unlock()
+	if !noTask || snapshotter == "" {
+		return m.deleteContainerd(ctx, c.ID)
+	}
+	// The snapshot and the record that references it go at the same time:
+	// if either removal fails, the container stays (its checkpoint is
+	// still there) and removing it again removes what is left.
+	snap := make(chan error, 1)
+	go func() {
+		err := m.client.SnapshotService(snapshotter).Remove(ctx, c.ID)
+		if err != nil && !errdefs.IsNotFound(err) {
+			err = fmt.Errorf("remove snapshot of container %s: %w", c.ID, err)
+		} else {
+			err = nil
+		}
+		snap <- err
+	}()
+	err := m.client.ContainerService().Delete(ctx, c.ID)
+	if err != nil && !errdefs.IsNotFound(err) {
+		err = fmt.Errorf("delete container %s: %w", c.ID, err)
+	} else {
+		err = nil
+	}
+	return errors.Join(err, <-snap)
 }
 
 // StopPod kills every container of a sandbox (StopPodSandbox: kubelet has

@@ -31,7 +31,7 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.Lin
 	if st := c.Status(); st.State == StateExited {
 		return fmt.Errorf("container %s has exited: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	ctr, err := m.client.LoadContainer(ctx, c.ID)
+	ctr, err := m.containerd(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -48,10 +48,16 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.Lin
 	if err := ctr.Update(ctx, func(ctx context.Context, _ *client.Client, cc *containers.Container) error {
 		return updateSpec(cc, s)
 	}); err != nil {
+		c.mu.Lock()
+		c.process = nil // the stored spec is unknown now
+		c.mu.Unlock()
 		return fmt.Errorf("store new resources of container %s: %w", c.ID, err)
 	}
+	c.mu.Lock()
+	c.process = s.Process
+	c.mu.Unlock()
 	if c.Status().State == StateRunning {
-		task, err := ctr.Task(ctx, nil)
+		task, err := m.containerdTask(ctx, c)
 		if err != nil {
 			return err
 		}

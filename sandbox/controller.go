@@ -20,6 +20,10 @@ type controller interface {
 	// Stop kills the sandbox process and waits for it to exit. Stopping a
 	// stopped or missing process succeeds.
 	Stop(ctx context.Context, sb *Sandbox) error
+	// Release deletes the stopped sandbox process, letting its shim exit;
+	// the container stays for Delete. Releasing a sandbox without a
+	// process succeeds.
+	Release(ctx context.Context, sb *Sandbox) error
 	// Delete removes every containerd object of the sandbox process.
 	// Deleting a missing sandbox succeeds.
 	Delete(ctx context.Context, sb *Sandbox) error

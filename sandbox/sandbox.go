@@ -61,6 +61,11 @@ type Sandbox struct {
 	netAttached bool
 	// exitedAt is when the pause process exited, if it did.
 	exitedAt time.Time
+	// stopped is set once a stop finished every step (pause process
+	// killed and deleted, network torn down, checkpoint written): a
+	// sandbox never runs again, so later stops have nothing left to do.
+	// Not checkpointed: after a restart the first stop runs in full.
+	stopped bool
 }
 
 // Status is a consistent snapshot of a sandbox's mutable state.

@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/steps"
 )
 
 // Stop stops every container of the sandbox, kills its pause process and
@@ -27,16 +28,27 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 }
 
 // stop runs with sb.op held. Each step is idempotent, so a stop that failed
-// half way can be retried.
+// half way can be retried; after one that finished, only the containers are
+// looked at again (a creation racing the stop may have added one).
 func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
+	t := steps.Start("StopPodSandbox")
+	defer t.Done(m.opts.Log, "sandbox", sb.ID)
 	if m.containers != nil {
 		if err := m.containers.StopPod(ctx, sb.ID); err != nil {
 			return fmt.Errorf("stop containers of sandbox %s: %w", sb.ID, err)
 		}
 	}
+	t.Step("containers")
+	sb.mu.Lock()
+	stopped := sb.stopped
+	sb.mu.Unlock()
+	if stopped {
+		return nil
+	}
 	if err := m.controller.Stop(ctx, sb); err != nil {
 		return err
 	}
+	t.Step("pause")
 	sb.mu.Lock()
 	wasReady := sb.state == StateReady
 	sb.state = StateNotReady
@@ -44,6 +56,11 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	if wasReady {
 		m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
 	}
+	// The pause process is gone. Deleting its task (the shim exits with
+	// it) takes the OCI runtime a while: it runs while the network is torn
+	// down, instead of later in RemovePodSandbox.
+	released := make(chan error, 1)
+	go func() { released <- m.controller.Release(ctx, sb) }()
 	var errs []error
 	if err := unmountShm(sb); err != nil {
 		errs = append(errs, err)
@@ -51,10 +68,22 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	if err := m.teardownNetwork(ctx, sb); err != nil {
 		errs = append(errs, err)
 	}
+	t.Step("network")
+	if err := <-released; err != nil {
+		errs = append(errs, err)
+	}
+	t.Step("release")
 	if err := m.persist(sb, false); err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	t.Step("checkpoint")
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	sb.mu.Lock()
+	sb.stopped = true
+	sb.mu.Unlock()
+	return nil
 }
 
 // teardownNetwork releases the pod's CNI attachment (recorded, so it works
@@ -93,23 +122,30 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if _, err := m.store.get(sb.ID); errdefs.IsNotFound(err) {
 		return nil // removed by a concurrent call while we waited
 	}
+	t := steps.Start("RemovePodSandbox")
+	defer t.Done(m.opts.Log, "sandbox", sb.ID)
 	if err := m.stop(ctx, sb); err != nil {
 		return err
 	}
+	t.Step("stop")
 	if m.containers != nil {
 		if err := m.containers.RemovePod(ctx, sb.ID); err != nil {
 			return fmt.Errorf("remove containers of sandbox %s: %w", sb.ID, err)
 		}
 	}
+	t.Step("containers")
 	if err := m.controller.Delete(ctx, sb); err != nil {
 		return err
 	}
+	t.Step("pause")
 	if err := removeFiles(sb); err != nil {
 		return fmt.Errorf("remove files of sandbox %s: %w", sb.ID, err)
 	}
+	t.Step("files")
 	if err := removeCheckpoint(m.checkpointPath(sb.ID)); err != nil {
 		return fmt.Errorf("remove checkpoint of sandbox %s: %w", sb.ID, err)
 	}
+	t.Step("checkpoint")
 	m.store.remove(sb.ID)
 	m.names.Release(sb.Name(), sb.ID)
 	m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Deleted, Object: sb})

@@ -29,6 +29,10 @@ type ContainerInput struct {
 	Sandbox   *runtime.PodSandboxConfig
 	Image     ocispec.ImageConfig
 	ImageName string
+	// ImageChainID names the image's layers; with Users, it keys the
+	// cache of what the image's /etc/passwd and /etc/group resolve.
+	ImageChainID string
+	Users        *UserCache
 
 	Network, IPC, UTS, PID Namespace
 	// UserNS, with UserNSPath, joins the pod's user namespace.
@@ -95,7 +99,7 @@ func Container(in ContainerInput) ([]oci.SpecOpts, error) {
 	if in.UserNS != nil {
 		opts = append(opts, withUserNS(in.UserNS, in.UserNSPath))
 	}
-	sec, err := securityOpts(sc, in.SandboxPrivileged, in.Image.User)
+	sec, err := securityOpts(sc, in.SandboxPrivileged, in.Image.User, in.Users, in.ImageChainID)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,9 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// securityOpts applies a container's security context.
-func securityOpts(sc *runtime.LinuxContainerSecurityContext, sandboxPrivileged bool, imageUser string) ([]oci.SpecOpts, error) {
+// securityOpts applies a container's security context. users, when set,
+// caches user lookups per imageKey (the image's chain ID).
+func securityOpts(sc *runtime.LinuxContainerSecurityContext, sandboxPrivileged bool, imageUser string, users *UserCache, imageKey string) ([]oci.SpecOpts, error) {
 	if sc.GetPrivileged() && !sandboxPrivileged {
 		return nil, fmt.Errorf("privileged container in a pod that is not privileged: %w", errdefs.ErrInvalidArgument)
 	}
@@ -45,11 +46,11 @@ func securityOpts(sc *runtime.LinuxContainerSecurityContext, sandboxPrivileged b
 	if sc.GetReadonlyRootfs() {
 		opts = append(opts, oci.WithRootFSReadonly())
 	}
-	users, err := userOpts(sc, imageUser)
+	uopts, err := userOpts(sc, imageUser, users, imageKey)
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, users...)
+	opts = append(opts, uopts...)
 	profile := sc.GetSeccomp()
 	if profile == nil && sc.GetSeccompProfilePath() != "" {
 		if profile, err = legacySeccomp(sc.GetSeccompProfilePath()); err != nil {
@@ -137,43 +138,54 @@ var knownCaps = func() map[string]bool {
 // userOpts sets the process user: run_as_user or run_as_username, else the
 // image's USER; run_as_group needs one of the first two; supplemental groups
 // are merged with the user's groups in the image unless the policy is
-// Strict.
-func userOpts(sc *runtime.LinuxContainerSecurityContext, imageUser string) ([]oci.SpecOpts, error) {
+// Strict. What the image's files resolve is cached in users per imageKey.
+func userOpts(sc *runtime.LinuxContainerSecurityContext, imageUser string, users *UserCache, imageKey string) ([]oci.SpecOpts, error) {
 	var opts []oci.SpecOpts
 	userSet := sc.GetRunAsUser() != nil || sc.GetRunAsUsername() != ""
 	if sc.GetRunAsGroup() != nil && !userSet {
 		return nil, fmt.Errorf("run_as_group is set without run_as_user or run_as_username: %w", errdefs.ErrInvalidArgument)
 	}
-	var userstr string
+	var userstr, source string
 	switch {
 	case sc.GetRunAsUser() != nil:
 		uid := sc.GetRunAsUser().GetValue()
 		if uid < 0 || uid > 1<<31-1 {
 			return nil, fmt.Errorf("run_as_user %d out of range: %w", uid, errdefs.ErrInvalidArgument)
 		}
-		userstr = strconv.FormatInt(uid, 10)
+		userstr, source = strconv.FormatInt(uid, 10), "uid"
 		opts = append(opts, oci.WithUserID(uint32(uid)))
 	case sc.GetRunAsUsername() != "":
-		userstr = sc.GetRunAsUsername()
+		userstr, source = sc.GetRunAsUsername(), "username"
 		opts = append(opts, oci.WithUsername(userstr))
 	case imageUser != "":
 		userstr, _, _ = strings.Cut(imageUser, ":")
+		source = "image:" + imageUser
 		opts = append(opts, oci.WithUser(imageUser))
 	default:
-		userstr = "0"
+		userstr, source = "0", "default"
 		opts = append(opts, oci.WithUserID(0))
 	}
+	group := "-"
 	if g := sc.GetRunAsGroup(); g != nil {
 		if g.GetValue() < 0 || g.GetValue() > 1<<31-1 {
 			return nil, fmt.Errorf("run_as_group %d out of range: %w", g.GetValue(), errdefs.ErrInvalidArgument)
 		}
+		group = strconv.FormatInt(g.GetValue(), 10)
 		opts = append(opts, withGID(uint32(g.GetValue())))
 	}
-	if sc.GetSupplementalGroupsPolicy() != runtime.SupplementalGroupsPolicy_Strict {
+	strict := sc.GetSupplementalGroupsPolicy() == runtime.SupplementalGroupsPolicy_Strict
+	if !strict {
 		opts = append(opts, oci.WithAdditionalGIDs(userstr))
 	} else {
 		opts = append(opts, withOnlyPrimaryGroup)
 	}
+	// The options so far read the image's files and nothing but the
+	// security context: their outcome is cached per image.
+	key := ""
+	if imageKey != "" {
+		key = strings.Join([]string{imageKey, source, userstr, group, strconv.FormatBool(strict)}, "\x00")
+	}
+	opts = []oci.SpecOpts{withCachedUser(users, key, opts)}
 	if len(sc.GetSupplementalGroups()) > 0 {
 		for _, g := range sc.GetSupplementalGroups() {
 			if g < 0 || g > 1<<31-1 {

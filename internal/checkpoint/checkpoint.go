@@ -1,8 +1,9 @@
 // Package checkpoint writes and reads small JSON state files atomically:
 // a reader (or cricketd after a crash) sees the old or the new content,
-// never a torn file. The data is synced before the rename, so the file
+// never a torn file. Write syncs the data before the rename, so the file
 // also survives a host crash: after a reboot every container is gone, but
 // a sandbox's checkpoint is what releases its address (CNI DEL).
+// WriteUnsynced skips the sync for state that a reboot makes moot.
 package checkpoint
 
 import (
@@ -12,8 +13,18 @@ import (
 	"path/filepath"
 )
 
-// Write atomically replaces path with v encoded as JSON (mode 0600).
-func Write(path string, v any) error {
+// Write atomically replaces path with v encoded as JSON (mode 0600), and
+// makes the new content durable.
+func Write(path string, v any) error { return write(path, v, true) }
+
+// WriteUnsynced is Write without waiting for the disk: as atomic for
+// readers and across a crash of cricketd (the rename publishes data the
+// kernel already holds), but a crash of the host may bring back the old
+// content, or on some filesystems an empty file (which Read reports as
+// unreadable). For records whose loss a reboot makes moot.
+func WriteUnsynced(path string, v any) error { return write(path, v, false) }
+
+func write(path string, v any, sync bool) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
@@ -27,7 +38,7 @@ func Write(path string, v any) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	_, werr := tmp.Write(data)
-	if werr == nil {
+	if werr == nil && sync {
 		werr = tmp.Sync()
 	}
 	cerr := tmp.Close()

@@ -9,8 +9,12 @@ import (
 func TestWriteReadReplace(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "a", "b.json")
 	type rec struct{ N int }
-	for i := range 3 {
-		if err := Write(p, rec{i}); err != nil {
+	for i := range 4 {
+		write := Write
+		if i%2 == 1 {
+			write = WriteUnsynced
+		}
+		if err := write(p, rec{i}); err != nil {
 			t.Fatal(err)
 		}
 		var got rec
