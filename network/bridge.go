@@ -289,8 +289,13 @@ func (b *Bridge) Detach(ctx context.Context, pod Pod) error {
 			errs = append(errs, fmt.Errorf("delete veth %s of sandbox %s: %w", l.Attrs().Name, pod.SandboxID, err))
 		}
 	}
-	if err := b.ports.Remove(pod.SandboxID); err != nil {
-		errs = append(errs, fmt.Errorf("host ports of sandbox %s: %w", pod.SandboxID, err))
+	// Only a pod with host ports has a chain (its port mappings never
+	// change); skipping the others saves an iptables run per pod. Chains
+	// of sandboxes that are gone are found by Collect.
+	if hasHostPorts(pod.Ports) {
+		if err := b.ports.Remove(pod.SandboxID); err != nil {
+			errs = append(errs, fmt.Errorf("host ports of sandbox %s: %w", pod.SandboxID, err))
+		}
 	}
 	if err := b.ipam.Release(pod.SandboxID); err != nil {
 		errs = append(errs, fmt.Errorf("address of sandbox %s: %w", pod.SandboxID, err))
