@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/containerdproc"
+	"github.com/cricket-cri/cricket/internal/mounts"
 	"github.com/cricket-cri/cricket/internal/testimages"
 )
 
@@ -195,7 +195,7 @@ func (e *Env) Close() {
 			os.WriteFile(keep, b, 0o644)
 		}
 	}
-	unmountUnder(e.Dir)
+	mounts.UnmountUnder(e.Dir)
 	os.RemoveAll(e.Dir)
 }
 
@@ -249,19 +249,5 @@ func killShims(dir string) {
 			syscall.Kill(-pid, syscall.SIGKILL)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
-	}
-}
-
-func unmountUnder(dir string) {
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			mps = append(mps, f[4])
-		}
-	}
-	for i := len(mps) - 1; i >= 0; i-- {
-		unix.Unmount(mps[i], unix.MNT_DETACH)
 	}
 }

@@ -6,15 +6,12 @@
 package testrig
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/cricket-cri/cricket/containerdproc"
 	"github.com/cricket-cri/cricket/daemon"
+	"github.com/cricket-cri/cricket/internal/mounts"
 )
 
 const daemonEnv = "CRICKET_TESTRIG_DAEMON"
@@ -84,7 +82,7 @@ func stopShared() {
 		shared.sup.Stop(20 * time.Second)
 	}
 	if shared.dir != "" {
-		unmountUnder(shared.dir)
+		mounts.UnmountUnder(shared.dir)
 		os.RemoveAll(shared.dir)
 	}
 }
@@ -103,27 +101,6 @@ func requirePrivileges(tb testing.TB) {
 		if _, err := exec.LookPath(bin); err != nil {
 			tb.Fatalf("integration tests need %s: apt-get install -y containerd runc", bin)
 		}
-	}
-}
-
-// unmountUnder lazily unmounts every mount below dir, deepest first.
-func unmountUnder(dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			mounts = append(mounts, fields[4])
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-	for _, m := range mounts {
-		unix.Unmount(m, unix.MNT_DETACH)
 	}
 }
 
@@ -208,7 +185,7 @@ func StartPrivateContainerd(tb testing.TB) *PrivateContainerd {
 		}
 		p.purgeAll()
 		p.Stop()
-		unmountUnder(dir)
+		mounts.UnmountUnder(dir)
 		os.RemoveAll(dir)
 	})
 	return p

@@ -21,6 +21,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/mounts"
 )
 
 // DaemonOptions adjust a test cricketd.
@@ -303,7 +304,7 @@ func (d *Daemon) cleanup() {
 	if d.Network != nil {
 		d.Network.remove()
 	}
-	unmountUnder(d.Dir)
+	mounts.UnmountUnder(d.Dir)
 	os.RemoveAll(d.Dir)
 }
 

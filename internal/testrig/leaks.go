@@ -1,7 +1,6 @@
 package testrig
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/vishvananda/netlink"
+
+	"github.com/cricket-cri/cricket/internal/mounts"
 )
 
 // Resources is what a daemon's pods and containers hold outside cricketd's
@@ -44,7 +45,7 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 	for _, e := range ents {
 		r.NetNS = append(r.NetNS, e.Name())
 	}
-	r.Mounts = mountsUnder(d.Dir)
+	r.Mounts = mounts.Under(d.Dir)
 	if d.Network != nil {
 		r.IPs = d.Network.Allocations()
 		if br, err := netlink.LinkByName(d.Network.Bridge); err == nil {
@@ -123,23 +124,6 @@ func (r Resources) Diff(other Resources) string {
 	add("lease", r.Leases, other.Leases)
 	add("shim", r.Shims, other.Shims)
 	return b.String()
-}
-
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			out = append(out, fields[4])
-		}
-	}
-	return out
 }
 
 // shimsOf lists the PIDs of shim processes serving namespace ns.

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/mounts"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -190,9 +190,9 @@ func TestHostRebootSimulation(t *testing.T) {
 		pid, _ := strconv.Atoi(strings.Fields(shim)[0])
 		killTree(pid)
 	}
-	unmountAll(t, d.Config.State)
+	mounts.UnmountUnder(d.Config.State)
 	os.RemoveAll(d.Config.State)
-	unmountAll(t, ctrd.StateDir())
+	mounts.UnmountUnder(ctrd.StateDir())
 	os.RemoveAll(ctrd.StateDir())
 	// "Boot".
 	ctrd.Start()
@@ -229,19 +229,4 @@ func killTree(pid int) {
 		killTree(cpid)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-}
-
-func unmountAll(t *testing.T, dir string) {
-	t.Helper()
-	b, _ := os.ReadFile("/proc/self/mountinfo")
-	var mps []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			mps = append(mps, f[4])
-		}
-	}
-	for i := len(mps) - 1; i >= 0; i-- {
-		unix.Unmount(mps[i], unix.MNT_DETACH)
-	}
 }
