@@ -17,12 +17,9 @@ func (s *Server) PodSandboxStats(ctx context.Context, r *runtime.PodSandboxStats
 	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
-	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
+	sb, err := s.readySandbox(r.GetPodSandboxId())
 	if err != nil {
 		return nil, err
-	}
-	if sb.Status().State != sandbox.StateReady {
-		return nil, fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	st, err := s.Containers.PodStats(ctx, sb)
 	if err != nil {
@@ -130,4 +127,17 @@ func toPodStats(sb *sandbox.Sandbox, st *container.PodStats) *runtime.PodSandbox
 		},
 		Linux: linux,
 	}
+}
+
+// readySandbox returns the sandbox id if it is ready: stats and port
+// forwarding need its running namespaces.
+func (s *Server) readySandbox(id string) (*sandbox.Sandbox, error) {
+	sb, err := s.Sandboxes.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if sb.Status().State != sandbox.StateReady {
+		return nil, fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	return sb, nil
 }

@@ -8,7 +8,6 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/container"
-	"github.com/cricket-cri/cricket/sandbox"
 )
 
 // Exec returns a streaming URL for an interactive command in a running
@@ -43,12 +42,9 @@ func (s *Server) PortForward(ctx context.Context, r *runtime.PortForwardRequest)
 	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
-	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
+	sb, err := s.readySandbox(r.GetPodSandboxId())
 	if err != nil {
 		return nil, err
-	}
-	if sb.Status().State != sandbox.StateReady {
-		return nil, fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	for _, p := range r.GetPort() {
 		if p <= 0 || p > 65535 {

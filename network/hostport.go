@@ -68,10 +68,11 @@ func (h *hostPorts) ensureBase(bridge string, subnet *net.IPNet, ipMasq bool) er
 	if err != nil {
 		return err
 	}
-	steps := []struct {
+	type rule struct {
 		table, chain string
-		rule         []string
-	}{
+		args         []string
+	}
+	rules := []rule{
 		{"nat", "PREROUTING", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainHostPorts}},
 		{"nat", "OUTPUT", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainHostPorts}},
 		{"nat", "POSTROUTING", []string{"-j", chainPostrouting}},
@@ -81,19 +82,16 @@ func (h *hostPorts) ensureBase(bridge string, subnet *net.IPNet, ipMasq bool) er
 		{"filter", chainForward, []string{"-o", bridge, "-j", "ACCEPT"}},
 	}
 	if ipMasq {
-		steps = append(steps, struct {
-			table, chain string
-			rule         []string
-		}{"nat", chainPostrouting, []string{"-s", subnet.String(), "!", "-d", subnet.String(), "-j", "MASQUERADE"}})
+		rules = append(rules, rule{"nat", chainPostrouting, []string{"-s", subnet.String(), "!", "-d", subnet.String(), "-j", "MASQUERADE"}})
 	}
 	for _, c := range []struct{ table, chain string }{{"nat", chainHostPorts}, {"nat", chainPostrouting}, {"filter", chainForward}} {
 		if err := ensureChain(ipt, c.table, c.chain); err != nil {
 			return err
 		}
 	}
-	for _, s := range steps {
-		if err := ipt.AppendUnique(s.table, s.chain, s.rule...); err != nil {
-			return fmt.Errorf("iptables -t %s -A %s %s: %w", s.table, s.chain, strings.Join(s.rule, " "), err)
+	for _, r := range rules {
+		if err := ipt.AppendUnique(r.table, r.chain, r.args...); err != nil {
+			return fmt.Errorf("iptables -t %s -A %s %s: %w", r.table, r.chain, strings.Join(r.args, " "), err)
 		}
 	}
 	h.base[key] = true

@@ -16,15 +16,10 @@ import (
 // containerd's helper) so that recovery after a crash can tell which
 // namespace belongs to which sandbox.
 func (m *Manager) NewNetNS(id string) (string, error) {
-	p := m.NetNSPath(id)
-	if err := os.MkdirAll(m.netnsDir, 0o755); err != nil {
+	p, err := m.createPin(id)
+	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return "", fmt.Errorf("create netns pin %s: %w", p, err)
-	}
-	f.Close()
 	errc := make(chan error, 1)
 	// Unshare on a dedicated, locked OS thread that is never returned to
 	// the scheduler (the goroutine exits locked, so Go discards the
@@ -52,6 +47,21 @@ func (m *Manager) NewNetNS(id string) (string, error) {
 // PinNetNS pins the network namespace of process pid (a pause container
 // that created its own) at NetNSPath(id).
 func (m *Manager) PinNetNS(id string, pid uint32) (string, error) {
+	p, err := m.createPin(id)
+	if err != nil {
+		return "", err
+	}
+	src := fmt.Sprintf("/proc/%d/ns/net", pid)
+	if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(p)
+		return "", fmt.Errorf("pin network namespace of pid %d at %s: %w", pid, p, err)
+	}
+	return p, nil
+}
+
+// createPin creates the empty file a namespace of sandbox id is
+// bind-mounted on; it fails if one exists (a sandbox ID is never reused).
+func (m *Manager) createPin(id string) (string, error) {
 	p := m.NetNSPath(id)
 	if err := os.MkdirAll(m.netnsDir, 0o755); err != nil {
 		return "", err
@@ -60,13 +70,7 @@ func (m *Manager) PinNetNS(id string, pid uint32) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create netns pin %s: %w", p, err)
 	}
-	f.Close()
-	src := fmt.Sprintf("/proc/%d/ns/net", pid)
-	if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
-		os.Remove(p)
-		return "", fmt.Errorf("pin network namespace of pid %d at %s: %w", pid, p, err)
-	}
-	return p, nil
+	return p, f.Close()
 }
 
 // NetNSPath is where the network namespace of sandbox id is pinned.

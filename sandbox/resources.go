@@ -38,7 +38,7 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.Lin
 		}
 		return cg.Update(cgroup2.ToResources(res))
 	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(resourceSubsystems))
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(spec.CgroupV1Hierarchy(cgroup1.Cpu, cgroup1.Memory, cgroup1.Cpuset, cgroup1.Hugetlb)))
 	if err != nil {
 		return fmt.Errorf("pod cgroup %s: %w", path, err)
 	}
@@ -46,20 +46,4 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.Lin
 		return fmt.Errorf("update pod cgroup %s: %w", path, err)
 	}
 	return nil
-}
-
-// resourceSubsystems are the cgroup v1 controllers pod limits live in.
-func resourceSubsystems() ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	var out []cgroup1.Subsystem
-	for _, s := range all {
-		switch s.Name() {
-		case cgroup1.Cpu, cgroup1.Memory, cgroup1.Cpuset, cgroup1.Hugetlb:
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }

@@ -127,30 +127,26 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		// runc) need only the pinned namespace, so they run at once; the
 		// pause process starts after both. A pod in its own user namespace
 		// has its pause container already.
-		var attach func() (*network.Attachment, error)
-		if usernsNet {
+		type attached struct {
+			att *network.Attachment
+			err error
+		}
+		ch := make(chan attached, 1)
+		go func() {
 			att, err := m.network.Attach(ctx, m.networkPod(sb))
-			attach = func() (*network.Attachment, error) { return att, err }
-		} else {
-			type result struct {
-				att *network.Attachment
-				err error
-			}
-			ch := make(chan result, 1)
-			go func() {
-				att, err := m.network.Attach(ctx, m.networkPod(sb))
-				ch <- result{att, err}
-			}()
-			attach = func() (*network.Attachment, error) { r := <-ch; return r.att, r.err }
+			ch <- attached{att, err}
+		}()
+		if !usernsNet {
 			if err := createPause(); err != nil {
-				attach() // the undo stack must not run under a live attach
+				<-ch // the undo stack must not run under a live attach
 				return err
 			}
 		}
-		att, err := attach()
-		if err != nil {
-			return err
+		r := <-ch
+		if r.err != nil {
+			return r.err
 		}
+		att := r.att
 		ip = att.IP
 		t.Step("network+pause-create")
 		sb.mu.Lock()

@@ -2,8 +2,10 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -86,4 +88,22 @@ func validateResources(r *runtime.LinuxContainerResources) error {
 		return bad("unified", r.GetUnified(), "needs the unified cgroup v2 hierarchy, which this host does not use")
 	}
 	return nil
+}
+
+// CgroupV1Hierarchy loads only the named cgroup v1 controllers, so that a
+// missing unrelated controller does not fail a load.
+func CgroupV1Hierarchy(names ...cgroup1.Name) cgroup1.Hierarchy {
+	return func() ([]cgroup1.Subsystem, error) {
+		all, err := cgroup1.Default()
+		if err != nil {
+			return nil, err
+		}
+		var out []cgroup1.Subsystem
+		for _, s := range all {
+			if slices.Contains(names, s.Name()) {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	}
 }

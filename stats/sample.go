@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
+
+	"github.com/cricket-cri/cricket/spec"
 )
 
 // Sample is one reading of a cgroup. Counters are cumulative.
@@ -76,7 +78,7 @@ func ReadCgroup(path string) (*Sample, error) {
 		}
 		return fromV2(now, st), nil
 	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(v1Subsystems))
+	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(spec.CgroupV1Hierarchy(cgroup1.Cpuacct, cgroup1.Cpu, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrGone, path, err)
 	}
@@ -85,21 +87,4 @@ func ReadCgroup(path string) (*Sample, error) {
 		return nil, fmt.Errorf("stat cgroup %s: %w", path, err)
 	}
 	return fromV1(now, st), nil
-}
-
-// v1Subsystems limits cgroup v1 loading to the controllers cricket reads,
-// so a missing unrelated controller does not fail the load.
-func v1Subsystems() ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	var out []cgroup1.Subsystem
-	for _, s := range all {
-		switch s.Name() {
-		case cgroup1.Cpuacct, cgroup1.Cpu, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio:
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }
