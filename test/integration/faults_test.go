@@ -195,7 +195,9 @@ func TestHangingCNIPluginTimesOutCleanly(t *testing.T) {
 	nw := testrig.NewPodNetwork()
 	nw.HangADD = true
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw, Configure: func(c *config.Config) {
-		c.CNI.Timeout = config.Duration(2 * time.Second)
+		// Long enough for a working bridge plugin on a loaded 2-core CI
+		// machine (the pause container is created at the same time).
+		c.CNI.Timeout = config.Duration(5 * time.Second)
 	}})
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)
@@ -207,7 +209,7 @@ func TestHangingCNIPluginTimesOutCleanly(t *testing.T) {
 		t.Fatalf("RunPodSandbox with a hung plugin: %v", err)
 	}
 	if el := time.Since(start); el > 30*time.Second {
-		t.Errorf("gave up after %s with a 2s CNI timeout", el)
+		t.Errorf("gave up after %s with a 5s CNI timeout", el)
 	}
 	if diff := base.Diff(d.Resources(t)); diff != "" {
 		t.Fatalf("a hung CNI plugin left behind:\n%s", diff)
@@ -215,7 +217,7 @@ func TestHangingCNIPluginTimesOutCleanly(t *testing.T) {
 	// Fix the network: the next pod works.
 	nw.HangADD = false
 	nw.Reinstall(t, d)
-	waitFor(t, 10*time.Second, "new CNI config", func() bool {
+	waitFor(t, 60*time.Second, "new CNI config", func() bool {
 		_, err := d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: podConfig("after-hang")})
 		return err == nil
 	})
