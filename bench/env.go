@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ type EnvOptions struct {
 	Cricketd string
 	// Network is cricket's network.mode ("cni" or "bridge").
 	Network string
+	// SandboxMode is cricket's sandbox_mode ("pause" or "pinned").
+	SandboxMode string
 	// Compare also starts a containerd with its built-in CRI plugin.
 	Compare bool
 	Log     *slog.Logger
@@ -104,13 +107,14 @@ log_level = %q
 root = %q
 state = %q
 sandbox_image = %q
+sandbox_mode = %q
 [containerd]
 address = %q
 namespace = "k8s.io"
 [cni]
 conf_dir = %q
 `, "unix://"+filepath.Join(dir, "cricket.sock"), logLevel, filepath.Join(dir, "cricket-root"), filepath.Join(dir, "cricket-state"),
-		e.Pause, e.ctrdA.Address(), netA)
+		e.Pause, cmp.Or(o.SandboxMode, "pause"), e.ctrdA.Address(), netA)
 	if a := os.Getenv("CRIBENCH_PPROF"); a != "" {
 		// e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=20
 		cfg += fmt.Sprintf("[debug]\naddress = %q\n", a)

@@ -252,7 +252,10 @@ func podConfig(o Options, name string) *runtime.PodSandboxConfig {
 		Metadata:     &runtime.PodSandboxMetadata{Name: name, Namespace: "bench", Uid: name},
 		Hostname:     name,
 		LogDirectory: o.LogDir + "/" + name,
-		Linux:        &runtime.LinuxPodSandboxConfig{},
+		// As kubelet sends a pod without shareProcessNamespace.
+		Linux: &runtime.LinuxPodSandboxConfig{SecurityContext: &runtime.LinuxSandboxSecurityContext{
+			NamespaceOptions: kubeletNamespaces,
+		}},
 	}
 }
 
@@ -260,11 +263,22 @@ func ctrConfig(o Options) *runtime.ContainerConfig {
 	return &runtime.ContainerConfig{
 		Metadata: &runtime.ContainerMetadata{Name: "c"},
 		Image:    &runtime.ImageSpec{Image: o.Image},
-		Command:  []string{"sleep", "3600"},
-		LogPath:  "c.log",
-		Linux:    &runtime.LinuxContainerConfig{},
+		// The process is its PID namespace's init, which the kernel
+		// shields from signals it has no handler for: it traps SIGTERM,
+		// as a real workload does, so that StopContainer measures a stop
+		// rather than the grace period.
+		Command: []string{"sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"},
+		LogPath: "c.log",
+		Linux: &runtime.LinuxContainerConfig{SecurityContext: &runtime.LinuxContainerSecurityContext{
+			NamespaceOptions: kubeletNamespaces,
+		}},
 	}
 }
+
+// kubeletNamespaces are the namespace options kubelet sends, for the pod
+// and each container, for a pod without shareProcessNamespace: the pod's
+// network and IPC namespaces, a PID namespace per container.
+var kubeletNamespaces = &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONTAINER}
 
 // Print writes the report.
 func (r *Report) Print(w io.Writer) {

@@ -46,7 +46,11 @@ type Config struct {
 	// LogFormat is "text" or "json".
 	LogFormat string `toml:"log_format"`
 
-	SandboxImage             string   `toml:"sandbox_image"`
+	SandboxImage string `toml:"sandbox_image"`
+	// SandboxMode is how a pod's namespaces are held: "pause" (a pause
+	// container, the default) or "pinned" (bind mounts, no process, for
+	// pods that need no shared PID or user namespace; see package sandbox).
+	SandboxMode              string   `toml:"sandbox_mode"`
 	ImagePullProgressTimeout Duration `toml:"image_pull_progress_timeout"`
 	CgroupDriver             string   `toml:"cgroup_driver"`
 	MaxContainerLogLineSize  int      `toml:"max_container_log_line_size"`
@@ -85,6 +89,12 @@ type Registry struct {
 	// <config_path>/<host[:port]>/hosts.toml.
 	ConfigPath string `toml:"config_path"`
 }
+
+// Sandbox modes.
+const (
+	SandboxModePause  = "pause"
+	SandboxModePinned = "pinned"
+)
 
 // Network modes.
 const (
@@ -159,6 +169,7 @@ func Default() *Config {
 		LogLevel:                 "info",
 		LogFormat:                "text",
 		SandboxImage:             DefaultSandboxImage,
+		SandboxMode:              SandboxModePause,
 		ImagePullProgressTimeout: Duration(5 * time.Minute),
 		CgroupDriver:             CgroupDriverCgroupfs,
 		MaxContainerLogLineSize:  DefaultMaxLogLineSize,
@@ -216,6 +227,11 @@ func (c *Config) Validate() error {
 	}
 	if c.SandboxImage == "" {
 		return fmt.Errorf("sandbox_image must not be empty")
+	}
+	switch c.SandboxMode {
+	case SandboxModePause, SandboxModePinned:
+	default:
+		return fmt.Errorf("sandbox_mode %q: want %s or %s", c.SandboxMode, SandboxModePause, SandboxModePinned)
 	}
 	if c.ImagePullProgressTimeout < 0 {
 		return fmt.Errorf("image_pull_progress_timeout %s: must not be negative", c.ImagePullProgressTimeout)

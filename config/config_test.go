@@ -98,6 +98,7 @@ func TestValidate(t *testing.T) {
 		"no default runtime": func(c *Config) { delete(c.Runtimes, DefaultRuntimeHandler) },
 		"zero log line size": func(c *Config) { c.MaxContainerLogLineSize = 0 },
 		"bad log level":      func(c *Config) { c.LogLevel = "loud" },
+		"bad sandbox mode":   func(c *Config) { c.SandboxMode = "pauseless" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := Default()

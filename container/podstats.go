@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,6 +50,11 @@ func parentPath(parent string, systemd bool) string {
 func (m *Manager) PodStats(ctx context.Context, sb *sandbox.Sandbox) (*PodStats, error) {
 	path, whole := m.podCgroup(sb)
 	sample, cores, err := m.opts.Stats.Get(stats.Target{ID: podTargetID(sb.ID), CgroupPath: path})
+	if errors.Is(err, stats.ErrGone) && sb.Pinned {
+		// No pause process: the pod's cgroup exists once runc made it
+		// for the first container. Until then the pod uses nothing.
+		sample, cores, whole, err = &stats.Sample{Time: time.Now()}, nil, false, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		ContainerdAddress: address,
 		Snapshotter:       cfg.Containerd.Snapshotter,
 		SandboxImage:      cfg.SandboxImage,
+		Pinned:            cfg.SandboxMode == config.SandboxModePinned,
 		SystemdCgroup:     cfg.CgroupDriver == config.CgroupDriverSystemd,
 		Runtimes:          cfg.Runtimes,
 		OOM:               oom,

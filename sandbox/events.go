@@ -39,7 +39,7 @@ func (m *Manager) Resync(ctx context.Context) {
 		if sb.Status().State != StateReady {
 			continue
 		}
-		if ok, err := m.controller.Running(ctx, sb); err == nil && !ok {
+		if ok, err := m.controllerOf(sb).Running(ctx, sb); err == nil && !ok {
 			m.HandleExit(events.Exit{ContainerID: sb.ID})
 		}
 	}

@@ -121,5 +121,8 @@ func removeFiles(sb *Sandbox) error {
 	if err := unmountShm(sb); err != nil {
 		return err
 	}
+	if err := unpinNamespaces(sb); err != nil {
+		return err
+	}
 	return os.RemoveAll(sb.Dir)
 }

@@ -10,7 +10,9 @@ import (
 // Info is the verbose status of a sandbox: what an operator debugging a pod
 // wants to see.
 type Info struct {
-	PID            uint32          `json:"pid"`
+	PID uint32 `json:"pid"`
+	// Mode is how the pod's namespaces are held: "pause" or "pinned".
+	Mode           string          `json:"sandboxMode"`
 	NetNSPath      string          `json:"netNamespacePath,omitempty"`
 	CNIResult      json.RawMessage `json:"cniResult,omitempty"`
 	RuntimeHandler string          `json:"runtimeHandler"`
@@ -26,9 +28,12 @@ func (m *Manager) Info(ctx context.Context, sb *Sandbox) *Info {
 	st := sb.Status()
 	info := &Info{
 		PID: st.PID, NetNSPath: sb.NetNSPath, CNIResult: st.CNIResult, RuntimeHandler: sb.RuntimeHandler,
-		Image: sb.Image, CgroupParent: sb.CgroupParent, Dir: sb.Dir,
+		Image: sb.Image, CgroupParent: sb.CgroupParent, Dir: sb.Dir, Mode: "pause",
 	}
-	if s, err := m.controller.Spec(m.ctx(ctx), sb); err == nil {
+	if sb.Pinned {
+		info.Mode = "pinned"
+	}
+	if s, err := m.controllerOf(sb).Spec(m.ctx(ctx), sb); err == nil {
 		info.RuntimeSpec = s
 	}
 	return info

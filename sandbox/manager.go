@@ -45,9 +45,12 @@ type Options struct {
 	ContainerdAddress string
 	Snapshotter       string
 	SandboxImage      string
-	SystemdCgroup     bool
-	Runtimes          map[string]config.Runtime
-	OOM               *spec.OOMScore
+	// Pinned holds pods' namespaces without a pause process where the
+	// pod needs none (sandbox_mode = "pinned").
+	Pinned        bool
+	SystemdCgroup bool
+	Runtimes      map[string]config.Runtime
+	OOM           *spec.OOMScore
 	// Events receives lifecycle events for GetContainerEvents.
 	Events *events.Broker
 	Log    *slog.Logger
@@ -55,11 +58,13 @@ type Options struct {
 
 // Manager runs pod sandboxes.
 type Manager struct {
-	opts       Options
-	client     *client.Client
-	images     *image.Service
-	network    *network.Manager
-	controller controller
+	opts    Options
+	client  *client.Client
+	images  *image.Service
+	network *network.Manager
+	// pause and pinned hold sandboxes' namespaces; controllerOf picks.
+	pause      controller
+	pinned     controller
 	store      *store
 	names      reserve.Names
 	containers PodContainers
@@ -68,8 +73,16 @@ type Manager struct {
 // New returns a sandbox Manager. Call SetContainers before serving.
 func New(c *client.Client, images *image.Service, netm *network.Manager, opts Options) *Manager {
 	m := &Manager{opts: opts, client: c, images: images, network: netm, store: newStore()}
-	m.controller = &pauseController{m: m}
+	m.pause, m.pinned = &pauseController{m: m}, &pinnedController{m: m}
 	return m
+}
+
+// controllerOf is the controller holding sb's namespaces.
+func (m *Manager) controllerOf(sb *Sandbox) controller {
+	if sb.Pinned {
+		return m.pinned
+	}
+	return m.pause
 }
 
 // SetContainers wires the container side in (the two managers refer to

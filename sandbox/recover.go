@@ -54,14 +54,14 @@ func (m *Manager) Recover(ctx context.Context) error {
 		known[sb.ID] = true
 	}
 	m.removeOrphans(ctx, known)
-	m.killOrphanShims(known)
+	m.killOrphanShims(ctx, known)
 	return nil
 }
 
 // rollback undoes a creation interrupted by a crash.
 func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 	m.opts.Log.Warn("rolling back sandbox creation interrupted by a restart", "sandbox", sb.ID)
-	errs := []error{m.controller.Delete(ctx, sb)}
+	errs := []error{m.controllerOf(sb).Delete(ctx, sb)}
 	// A pause task whose creation was cut off may have left its shim and
 	// cgroup behind, unknown to containerd.
 	m.killShims(func(group string) bool { return group == sb.ID })
@@ -82,7 +82,7 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 // restore puts a checkpointed sandbox back into the store with its current
 // state.
 func (m *Manager) restore(ctx context.Context, sb *Sandbox) {
-	running, err := m.controller.Running(ctx, sb)
+	running, err := m.controllerOf(sb).Running(ctx, sb)
 	if err != nil {
 		m.opts.Log.Warn("cannot tell whether sandbox is running; reporting it NOTREADY", "sandbox", sb.ID, "error", err)
 	}
@@ -110,7 +110,7 @@ func (m *Manager) removeOrphans(ctx context.Context, known map[string]bool) {
 		for _, c := range ctrs {
 			if !known[c.ID()] {
 				m.opts.Log.Warn("removing pause container without a sandbox", "id", c.ID())
-				if err := m.controller.Delete(ctx, &Sandbox{ID: c.ID()}); err != nil {
+				if err := m.pause.Delete(ctx, &Sandbox{ID: c.ID()}); err != nil {
 					m.opts.Log.Error("remove orphan pause container", "id", c.ID(), "error", err)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/undo"
@@ -47,6 +48,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		CgroupParent:   cfg.GetLinux().GetCgroupParent(),
 		Dir:            filepath.Join(m.opts.State, "sandboxes", id),
 	}
+	sb.Pinned = m.opts.Pinned && usePinned(sb)
 	if !sb.HostNetwork() {
 		sb.NetNSPath = m.network.NetNSPath(id)
 	}
@@ -59,12 +61,15 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		t.Done(m.opts.Log, "sandbox", id)
 	}()
 
-	img, err := m.images.Ensure(ctx, m.opts.SandboxImage)
-	if err != nil {
-		return fmt.Errorf("sandbox image %s: %w", m.opts.SandboxImage, err)
+	var img *image.Image
+	if !sb.Pinned {
+		var err error
+		if img, err = m.images.Ensure(ctx, m.opts.SandboxImage); err != nil {
+			return fmt.Errorf("sandbox image %s: %w", m.opts.SandboxImage, err)
+		}
+		sb.Image = img.ID
+		t.Step("image")
 	}
-	sb.Image = img.ID
-	t.Step("image")
 
 	// The checkpoint goes first: if cricketd dies half-way, start-up
 	// finds a sandbox still "creating" and rolls it back.
@@ -95,9 +100,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	// network is attached and the pause process runs.
 	var pid uint32
 	createPause := func() error {
-		u.Push(func(ctx context.Context) error { return m.controller.Delete(m.ctx(ctx), sb) })
+		u.Push(func(ctx context.Context) error { return m.controllerOf(sb).Delete(m.ctx(ctx), sb) })
 		var err error
-		pid, err = m.controller.Create(ctx, sb, img)
+		pid, err = m.controllerOf(sb).Create(ctx, sb, img)
 		return err
 	}
 	usernsNet := sb.UserNS() != nil && !sb.HostNetwork()
@@ -162,7 +167,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		}
 	}
 	t.Step("hosts")
-	if err := m.controller.Start(ctx, sb); err != nil {
+	if err := m.controllerOf(sb).Start(ctx, sb); err != nil {
 		return err
 	}
 	t.Step("pause-start")

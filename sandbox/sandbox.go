@@ -45,8 +45,11 @@ type Sandbox struct {
 	CgroupParent string
 	// Dir holds the pod's volatile files: hostname, hosts, resolv.conf, shm.
 	Dir string
-	// Image is the sandbox image's ID.
+	// Image is the sandbox image's ID; empty for a pinned sandbox.
 	Image string
+	// Pinned is set when no pause process holds the pod's namespaces:
+	// they are bind mounts under Dir/ns (see pinnedController).
+	Pinned bool
 
 	// op serializes lifecycle operations (stop, remove) on this sandbox.
 	op sync.Mutex
@@ -59,6 +62,9 @@ type Sandbox struct {
 	cniResult     json.RawMessage
 	// netAttached is true while the pod holds a CNI attachment (an IP).
 	netAttached bool
+	// shimAddress is the socket of the shim started ahead of a pinned
+	// sandbox's first container.
+	shimAddress string
 	// exitedAt is when the pause process exited, if it did.
 	exitedAt time.Time
 	// stopped is set once a stop finished every step (pause process
@@ -113,6 +119,14 @@ func (s *Sandbox) NamespacePath(t specs.LinuxNamespaceType) string {
 	if t == specs.NetworkNamespace {
 		return s.NetNSPath
 	}
+	if s.Pinned {
+		// A pinned sandbox has no PID or user namespace of its own (it
+		// would need a process): containers get their own PID namespace.
+		if t == specs.IPCNamespace || t == specs.UTSNamespace {
+			return s.pinPath(t)
+		}
+		return ""
+	}
 	s.mu.Lock()
 	pid := s.pid
 	s.mu.Unlock()
@@ -121,6 +135,11 @@ func (s *Sandbox) NamespacePath(t specs.LinuxNamespaceType) string {
 		return ""
 	}
 	return filepath.Join("/proc", strconv.FormatUint(uint64(pid), 10), "ns", name)
+}
+
+// pinPath is where a pinned sandbox's namespace of type t is bind-mounted.
+func (s *Sandbox) pinPath(t specs.LinuxNamespaceType) string {
+	return filepath.Join(s.Dir, "ns", string(t))
 }
 
 // Files the pod's containers mount.
@@ -146,6 +165,8 @@ type record struct {
 	CgroupParent   string
 	Dir            string
 	Image          string
+	Pinned         bool   `json:",omitempty"`
+	ShimAddress    string `json:",omitempty"`
 	// Creating is set until RunPodSandbox finished: a record still
 	// creating after a crash is rolled back at start-up.
 	Creating      bool
@@ -168,7 +189,7 @@ func (s *Sandbox) record(creating bool) (*record, error) {
 	return &record{
 		ID: s.ID, Config: cfg, RuntimeHandler: s.RuntimeHandler, CreatedAt: s.CreatedAt,
 		NetNSPath: s.NetNSPath, CgroupParent: s.CgroupParent, Dir: s.Dir, Image: s.Image,
-		Creating: creating, State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs,
+		Pinned: s.Pinned, ShimAddress: s.shimAddress, Creating: creating, State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs,
 		CNIResult: s.cniResult, NetAttached: s.netAttached, ExitedAt: s.exitedAt,
 	}, nil
 }
@@ -181,7 +202,7 @@ func (r *record) sandbox() (*Sandbox, error) {
 	return &Sandbox{
 		ID: r.ID, Config: cfg, RuntimeHandler: r.RuntimeHandler, CreatedAt: r.CreatedAt,
 		NetNSPath: r.NetNSPath, CgroupParent: r.CgroupParent, Dir: r.Dir, Image: r.Image,
-		state: r.State, pid: r.PID, ip: r.IP, additionalIPs: r.AdditionalIPs, cniResult: r.CNIResult,
+		Pinned: r.Pinned, shimAddress: r.ShimAddress, state: r.State, pid: r.PID, ip: r.IP, additionalIPs: r.AdditionalIPs, cniResult: r.CNIResult,
 		netAttached: r.NetAttached, exitedAt: r.ExitedAt,
 	}, nil
 }

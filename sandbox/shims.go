@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,8 +17,24 @@ import (
 // lose track of a shim when the task creation that started it is cut off
 // (cricketd killed mid-RunPodSandbox); nobody else would ever stop it.
 // Runs during recovery, when no sandbox is being created.
-func (m *Manager) killOrphanShims(known map[string]bool) {
-	m.killShims(func(group string) bool { return !known[group] })
+//
+// A shim is named (-id) after the first task it ran: a pause container's
+// is the sandbox's ID. A pinned sandbox's shim is too while it runs from
+// startShim, but once that shim exited with the pod's last task, containerd
+// spawns the next one for a container, named after the container: such a
+// shim belongs to a known sandbox through its container's label.
+func (m *Manager) killOrphanShims(ctx context.Context, known map[string]bool) {
+	m.killShims(func(id string) bool {
+		if known[id] {
+			return false
+		}
+		if c, err := m.client.LoadContainer(ctx, id); err == nil {
+			if labels, err := c.Labels(ctx); err == nil && known[labels[LabelSandboxID]] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // killShims kills the shims of cricket's namespace whose group matches.
@@ -78,11 +95,16 @@ func killTree(pid int) {
 // cgroup), at most for d.
 func waitGone(pid int, d time.Duration) {
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil || strings.Contains(string(stat), ") Z ") {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil || isZombie(pid) {
 			return
 		}
 	}
+}
+
+// isZombie reports whether pid has exited but is not reaped yet.
+func isZombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && strings.Contains(string(stat), ") Z ")
 }
 
 // removeCgroup removes a cgroup left by a container that runc never

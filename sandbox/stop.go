@@ -45,7 +45,7 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	if stopped {
 		return nil
 	}
-	if err := m.controller.Stop(ctx, sb); err != nil {
+	if err := m.controllerOf(sb).Stop(ctx, sb); err != nil {
 		return err
 	}
 	t.Step("pause")
@@ -60,7 +60,7 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	// it) takes the OCI runtime a while: it runs while the network is torn
 	// down, instead of later in RemovePodSandbox.
 	released := make(chan error, 1)
-	go func() { released <- m.controller.Release(ctx, sb) }()
+	go func() { released <- m.controllerOf(sb).Release(ctx, sb) }()
 	var errs []error
 	if err := unmountShm(sb); err != nil {
 		errs = append(errs, err)
@@ -134,7 +134,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		}
 	}
 	t.Step("containers")
-	if err := m.controller.Delete(ctx, sb); err != nil {
+	if err := m.controllerOf(sb).Delete(ctx, sb); err != nil {
 		return err
 	}
 	t.Step("pause")

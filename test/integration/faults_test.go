@@ -23,11 +23,26 @@ import (
 // checks that what it reports is consistent and that removing everything
 // leaves nothing behind.
 func TestCrashMidOperation(t *testing.T) {
-	forEachNetworkMode(t, testCrashMidOperation)
+	forEachNetworkMode(t, func(t *testing.T, nw *testrig.PodNetwork) { crashMidOperation(t, nw, false) })
 }
 
-func testCrashMidOperation(t *testing.T, nw *testrig.PodNetwork) {
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
+// TestCrashMidOperationPinned: the same with pinned sandboxes (namespace
+// pins and a shim started ahead instead of a pause container).
+func TestCrashMidOperationPinned(t *testing.T) {
+	t.Parallel()
+	nw := testrig.NewPodNetwork()
+	nw.Builtin = true
+	crashMidOperation(t, nw, true)
+}
+
+func crashMidOperation(t *testing.T, nw *testrig.PodNetwork, pinned bool) {
+	var d *testrig.Daemon
+	newPod := podConfig
+	if pinned {
+		d, newPod = pinnedDaemon(t, nw), kubeletPod
+	} else {
+		d = testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
+	}
 	img := busybox(t, d)
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)
@@ -37,7 +52,7 @@ func testCrashMidOperation(t *testing.T, nw *testrig.PodNetwork) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for i := range 12 {
 		op := []string{"run", "create", "stop"}[i%3]
-		pod := podConfig(fmt.Sprintf("crash-%d", i))
+		pod := newPod(fmt.Sprintf("crash-%d", i))
 		pod.Linux.CgroupParent = parent
 		var podID string
 		if op != "run" {

@@ -1,0 +1,222 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/steps"
+)
+
+// pinnedController holds a sandbox's namespaces without a process: cricketd
+// creates the pod's UTS and IPC namespaces on a throw-away thread, sets the
+// hostname and sysctls there (a pause container's runc would) and
+// bind-mounts them under the sandbox's directory, as it does for the
+// network namespace. Containers join the pins. What a pause container's
+// creation also did, spawning the pod's shim, is done ahead of the first
+// container (startShim), so that StartContainer costs what it does with a
+// pause container.
+//
+// A pod gets a pause container anyway when something needs a process: a
+// PID namespace shared by its containers (the pause is their init) or a
+// user namespace (see usePinned).
+type pinnedController struct{ m *Manager }
+
+// usePinned reports whether a sandbox can do without a pause process.
+func usePinned(sb *Sandbox) bool {
+	return sb.PIDMode() != runtime.NamespaceMode_POD && sb.UserNS() == nil
+}
+
+// pinned lists the namespaces a pinned sandbox creates: the UTS namespace
+// goes with the network one (a host-network pod keeps the node's
+// hostname, as kubelet expects), the IPC namespace unless it is the host's.
+func pinned(sb *Sandbox) []specs.LinuxNamespaceType {
+	var ns []specs.LinuxNamespaceType
+	if !sb.HostNetwork() {
+		ns = append(ns, specs.UTSNamespace)
+	}
+	if !sb.HostIPC() {
+		ns = append(ns, specs.IPCNamespace)
+	}
+	return ns
+}
+
+func (p *pinnedController) Create(ctx context.Context, sb *Sandbox, _ *image.Image) (uint32, error) {
+	t := steps.Start("pin-create")
+	defer t.Done(p.m.opts.Log, "sandbox", sb.ID)
+	if err := pinNamespaces(sb); err != nil {
+		return 0, fmt.Errorf("sandbox %s: %w", sb.ID, err)
+	}
+	t.Step("pin")
+	addr, err := p.m.startShim(ctx, sb)
+	if err != nil {
+		return 0, err
+	}
+	t.Step("shim")
+	sb.mu.Lock()
+	sb.shimAddress = addr
+	sb.mu.Unlock()
+	return 0, nil
+}
+
+// Start: the namespaces are live once pinned.
+func (p *pinnedController) Start(context.Context, *Sandbox) error { return nil }
+
+// Stop lets go of the namespaces: containers that still run keep theirs
+// until they exit, none can join them any more.
+func (p *pinnedController) Stop(_ context.Context, sb *Sandbox) error { return unpinNamespaces(sb) }
+
+// Release asks the shim started ahead of the first container to exit. A
+// shim that still hosts a container stays (containerd shuts it down after
+// the container's task is deleted).
+func (p *pinnedController) Release(ctx context.Context, sb *Sandbox) error {
+	p.m.shutdownShim(ctx, sb, false)
+	return nil
+}
+
+// Delete removes the pins and the shim; both are gone after a successful
+// Delete, which RemovePodSandbox runs after every container is removed.
+func (p *pinnedController) Delete(ctx context.Context, sb *Sandbox) error {
+	p.m.shutdownShim(ctx, sb, true)
+	return unpinNamespaces(sb)
+}
+
+// Running reports whether the namespaces are still pinned: they are not
+// after a stop, and not after a reboot (the state dir is volatile).
+func (p *pinnedController) Running(_ context.Context, sb *Sandbox) (bool, error) {
+	if _, err := os.Stat(sb.Dir); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	for _, t := range pinned(sb) {
+		var st unix.Statfs_t
+		if err := unix.Statfs(sb.pinPath(t), &st); err != nil || st.Type != unix.NSFS_MAGIC {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (p *pinnedController) Spec(context.Context, *Sandbox) (*specs.Spec, error) {
+	return nil, fmt.Errorf("a pinned sandbox runs no process: %w", errdefs.ErrNotFound)
+}
+
+// pinNamespaces creates the sandbox's namespaces (see pinned), applies its
+// hostname and sysctls in them and pins them at sb.pinPath. On failure
+// the caller's undo (unpinNamespaces) removes what was pinned.
+func pinNamespaces(sb *Sandbox) error {
+	kinds := pinned(sb)
+	if len(kinds) > 0 {
+		if err := os.MkdirAll(filepath.Join(sb.Dir, "ns"), 0o700); err != nil {
+			return err
+		}
+	}
+	flags := 0
+	for _, t := range kinds {
+		f, err := os.OpenFile(sb.pinPath(t), os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+		if err != nil {
+			return fmt.Errorf("create %s namespace pin: %w", t, err)
+		}
+		f.Close()
+		flags |= map[specs.LinuxNamespaceType]int{specs.UTSNamespace: unix.CLONE_NEWUTS, specs.IPCNamespace: unix.CLONE_NEWIPC}[t]
+	}
+	sysctls := map[specs.LinuxNamespaceType]map[string]string{}
+	for k, v := range sb.Config.GetLinux().GetSysctls() {
+		t := sysctlNamespace(k)
+		if sysctls[t] == nil {
+			sysctls[t] = map[string]string{}
+		}
+		sysctls[t][k] = v
+	}
+	errc := make(chan error, 1)
+	// On a dedicated, locked OS thread that is never returned to the
+	// scheduler (the goroutine exits locked, so Go discards the thread):
+	// no other goroutine ever runs in the pod's namespaces.
+	go func() {
+		goruntime.LockOSThread()
+		errc <- func() error {
+			if flags != 0 {
+				if err := unix.Unshare(flags); err != nil {
+					return fmt.Errorf("unshare namespaces: %w", err)
+				}
+			}
+			self := fmt.Sprintf("/proc/%d/task/%d/ns", os.Getpid(), unix.Gettid())
+			for _, t := range kinds {
+				if err := unix.Mount(filepath.Join(self, string(t)), sb.pinPath(t), "none", unix.MS_BIND, ""); err != nil {
+					return fmt.Errorf("pin %s namespace: %w", t, err)
+				}
+			}
+			if h := sb.Config.GetHostname(); h != "" && !sb.HostNetwork() {
+				if err := unix.Sethostname([]byte(h)); err != nil {
+					return fmt.Errorf("set hostname %q: %w", h, err)
+				}
+			}
+			// /proc/sys shows the namespaces of the thread that opens it.
+			if err := writeSysctls(sysctls[specs.IPCNamespace]); err != nil {
+				return err
+			}
+			if len(sysctls[specs.NetworkNamespace]) > 0 {
+				fd, err := unix.Open(sb.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("open network namespace: %w", err)
+				}
+				defer unix.Close(fd)
+				if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+					return fmt.Errorf("enter network namespace: %w", err)
+				}
+				return writeSysctls(sysctls[specs.NetworkNamespace])
+			}
+			return nil
+		}()
+	}()
+	return <-errc
+}
+
+// sysctlNamespace is the namespace a (validated) sysctl belongs to.
+func sysctlNamespace(key string) specs.LinuxNamespaceType {
+	if strings.HasPrefix(strings.ReplaceAll(key, "/", "."), "net.") {
+		return specs.NetworkNamespace
+	}
+	return specs.IPCNamespace // validate admits no others
+}
+
+// writeSysctls sets sysctls through /proc/sys. A key is dotted
+// ("net.ipv4.ip_forward") or, if it holds a slash, already a path (which
+// lets a name contain dots: "net/ipv4/conf/eth0.100/forwarding").
+func writeSysctls(kv map[string]string) error {
+	for k, v := range kv {
+		path := k
+		if !strings.Contains(k, "/") {
+			path = strings.ReplaceAll(k, ".", "/")
+		}
+		if err := os.WriteFile(filepath.Join("/proc/sys", path), []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	return nil
+}
+
+// unpinNamespaces unmounts and removes a sandbox's pins; safe to repeat.
+func unpinNamespaces(sb *Sandbox) error {
+	var errs []error
+	for _, t := range []specs.LinuxNamespaceType{specs.UTSNamespace, specs.IPCNamespace} {
+		p := sb.pinPath(t)
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s namespace pin %s: %w", t, p, err))
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

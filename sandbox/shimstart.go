@@ -1,0 +1,131 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/cricket-cri/cricket/spec"
+)
+
+// startShim starts the shim that a pinned sandbox's containers will share,
+// the way containerd starts one for a task (the runtime v2 "start"
+// command), and returns its address. A pause container's creation spawns
+// the pod's shim; without one, the first StartContainer would pay for the
+// spawn. The shim groups tasks by the annotation the pod's containers
+// carry (spec.AnnotationShimGroup): when containerd creates the first
+// container's task, the shim's own start command finds this one listening
+// and containerd uses it. Had containerd spawned one first, this start
+// returns that one's address instead; either way the pod has one shim.
+//
+// The start command runs in Dir/shim, which holds the minimal bundle the
+// command reads the group from and the file the shim logs to. A sandbox
+// without a known containerd address or with another runtime than runc
+// v2 gets no shim ahead (containerd spawns one with its first container).
+func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
+	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
+	if err != nil {
+		return "", err
+	}
+	if rt.Type != "io.containerd.runc.v2" || m.opts.ContainerdAddress == "" {
+		return "", nil
+	}
+	dir := filepath.Join(sb.Dir, "shim")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	bundle, err := json.Marshal(specs.Spec{Version: specs.Version, Annotations: map[string]string{spec.AnnotationShimGroup: sb.ID}})
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), bundle, 0o600); err != nil {
+		return "", err
+	}
+	// A regular file, not containerd's FIFO: nobody needs to read it for
+	// the shim to keep writing, across restarts of cricketd.
+	if err := os.WriteFile(filepath.Join(dir, "log"), nil, 0o600); err != nil {
+		return "", err
+	}
+	addr := m.opts.ContainerdAddress
+	cmd := exec.CommandContext(ctx, "containerd-shim-runc-v2", "-namespace", m.opts.Namespace, "-address", addr, "-id", sb.ID, "start")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+addr+".ttrpc", "GRPC_ADDRESS="+addr, "NAMESPACE="+m.opts.Namespace)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("start shim for sandbox %s: %w: %s", sb.ID, err, strings.TrimSpace(stderr.String()))
+	}
+	addr = strings.TrimSpace(stdout.String())
+	// The start command returns once the shim's socket listens; the shim
+	// itself is still starting. Waiting for its first answer keeps that
+	// start-up off the pod's first container operations (and proves the
+	// shim runs).
+	c, shim, err := dialShim(addr)
+	if err != nil {
+		return "", fmt.Errorf("shim for sandbox %s at %s: %w", sb.ID, addr, err)
+	}
+	defer c.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := shim.Connect(cctx, &taskapi.ConnectRequest{ID: sb.ID}); err != nil {
+		return "", fmt.Errorf("shim for sandbox %s at %s does not answer: %w", sb.ID, addr, err)
+	}
+	return addr, nil
+}
+
+// dialShim connects to a shim's task service.
+func dialShim(addr string) (*ttrpc.Client, taskapi.TTRPCTaskService, error) {
+	conn, err := net.DialTimeout("unix", strings.TrimPrefix(addr, "unix://"), time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := ttrpc.NewClient(conn)
+	return c, taskapi.NewTTRPCTaskClient(c), nil
+}
+
+// shutdownShim asks the shim started ahead of a pinned sandbox's containers
+// to exit; the shim does only when it hosts no task. With wait, it waits
+// (bounded) until the shim is gone, for callers that must leave nothing
+// behind; a shim still hosting a task after that is logged.
+func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) {
+	sb.mu.Lock()
+	addr := sb.shimAddress
+	sb.mu.Unlock()
+	if addr == "" {
+		return
+	}
+	c, shim, err := dialShim(addr)
+	if err != nil {
+		return // gone: it hosted the pod's containers and exited with the last
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var pid int
+	if wait {
+		if r, err := shim.Connect(ctx, &taskapi.ConnectRequest{ID: sb.ID}); err == nil {
+			pid = int(r.ShimPid)
+		}
+	}
+	if _, err := shim.Shutdown(ctx, &taskapi.ShutdownRequest{ID: sb.ID}); err != nil && ctx.Err() == nil {
+		// The shim's connection closes as it exits: an error is normal.
+		m.opts.Log.Debug("shut down sandbox shim", "sandbox", sb.ID, "error", err)
+	}
+	if pid > 0 {
+		waitGone(pid, 5*time.Second)
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && !isZombie(pid) {
+			m.opts.Log.Warn("sandbox shim still runs after shutdown (it hosts a task)", "sandbox", sb.ID, "pid", pid)
+		}
+	}
+}

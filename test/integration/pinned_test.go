@@ -1,0 +1,179 @@
+package integration
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/testrig"
+)
+
+// pinnedDaemon starts a daemon with sandbox_mode = "pinned" on the given
+// network.
+func pinnedDaemon(t *testing.T, nw *testrig.PodNetwork) *testrig.Daemon {
+	return testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw, Configure: func(c *config.Config) {
+		c.SandboxMode = config.SandboxModePinned
+	}})
+}
+
+// kubeletPod is a pod as kubelet sends it for a pod without
+// shareProcessNamespace: each container has its own PID namespace.
+func kubeletPod(name string) *runtime.PodSandboxConfig {
+	pod := podConfig(name)
+	pod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{
+		NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONTAINER},
+	}
+	return pod
+}
+
+// sandboxInfo returns the verbose info of a pod.
+func sandboxInfo(t *testing.T, d *testrig.Daemon, podID string) string {
+	t.Helper()
+	resp, err := d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Info["info"]
+}
+
+// TestPinnedSandbox: a pod without a pause process behaves as one with:
+// hostname, sysctls, one UTS, IPC and network namespace for its
+// containers (not the host's), its IP reachable, one shim for the pod;
+// stop and remove leave nothing behind, in both network modes.
+func TestPinnedSandbox(t *testing.T) {
+	forEachNetworkMode(t, testPinnedSandbox)
+}
+
+func testPinnedSandbox(t *testing.T, nw *testrig.PodNetwork) {
+	d := pinnedDaemon(t, nw)
+	img := busybox(t, d)
+	parent := "/ck-" + d.Config.Containerd.Namespace
+	before := d.Resources(t, parent)
+
+	pod := kubeletPod("pinned")
+	pod.Linux.CgroupParent = parent
+	pod.Linux.Sysctls = map[string]string{"kernel.shm_rmid_forced": "1", "net.ipv4.ip_unprivileged_port_start": "100"}
+	podID := runPod(t, d, pod)
+	info := sandboxInfo(t, d, podID)
+	if !strings.Contains(info, `"sandboxMode":"pinned"`) || !strings.Contains(info, `"pid":0`) {
+		t.Fatalf("pod is not pinned (no pause process): %s", info)
+	}
+	// The pod's shim runs before its first container.
+	if shims := d.Resources(t).Shims; len(shims) != 1 {
+		t.Fatalf("pod without containers runs %d shims, want 1 (started ahead)", len(shims))
+	}
+	// Stats of a pod whose cgroup no container has made yet.
+	if _, err := d.Runtime.PodSandboxStats(d.Ctx(), &runtime.PodSandboxStatsRequest{PodSandboxId: podID}); err != nil {
+		t.Errorf("PodSandboxStats before any container: %v", err)
+	}
+
+	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
+	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
+	if got := execOut(t, d, c1, "hostname"); got != "pinned" {
+		t.Errorf("hostname %q, want pinned", got)
+	}
+	for path, want := range map[string]string{
+		"/proc/sys/kernel/shm_rmid_forced":              "1",
+		"/proc/sys/net/ipv4/ip_unprivileged_port_start": "100",
+	} {
+		if got := execOut(t, d, c2, "cat", path); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); strings.TrimSpace(string(b)) == "100" {
+		t.Error("a pod sysctl changed the host")
+	}
+	for _, ns := range []string{"uts", "ipc", "net"} {
+		a := execOut(t, d, c1, "readlink", "/proc/self/ns/"+ns)
+		b := execOut(t, d, c2, "readlink", "/proc/self/ns/"+ns)
+		host, _ := os.Readlink("/proc/self/ns/" + ns)
+		if a != b || a == host {
+			t.Errorf("%s namespace: c1 %s, c2 %s, host %s; want the containers' equal and not the host's", ns, a, b, host)
+		}
+	}
+	// Containers have PID namespaces of their own (as kubelet asked).
+	if ps := execOut(t, d, c1, "ps"); strings.Count(ps, "sleep 3600") != 1 {
+		t.Errorf("c1 sees other containers' processes:\n%s", ps)
+	}
+	ip := podStatus(t, d, podID).GetNetwork().GetIp()
+	if ip == "" || !reachable(ip) {
+		t.Errorf("pod IP %q not reachable", ip)
+	}
+	if shims := d.Resources(t).Shims; len(shims) != 1 {
+		t.Errorf("pod with 2 containers runs %d shims, want 1", len(shims))
+	}
+	if _, err := d.Runtime.PodSandboxStats(d.Ctx(), &runtime.PodSandboxStatsRequest{PodSandboxId: podID}); err != nil {
+		t.Errorf("PodSandboxStats: %v", err)
+	}
+
+	stopPod(t, d, podID)
+	if st := podStatus(t, d, podID); st.State != runtime.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("stopped pod is %v", st.State)
+	}
+	removePod(t, d, podID)
+	if diff := before.Diff(d.Resources(t, parent)); diff != "" {
+		t.Fatalf("pinned pod left behind:\n%s", diff)
+	}
+
+	// A pod removed without ever running a container takes its shim.
+	empty := runPod(t, d, kubeletPod("empty"))
+	removePod(t, d, empty)
+	// A pod that shares its PID namespace gets a pause process (its init).
+	shared := podConfig("shared-pid")
+	sharedID := runPod(t, d, shared)
+	if info := sandboxInfo(t, d, sharedID); !strings.Contains(info, `"sandboxMode":"pause"`) {
+		t.Errorf("pod with a shared PID namespace is not a pause sandbox: %s", info)
+	}
+	removePod(t, d, sharedID)
+	if diff := before.Diff(d.Resources(t, parent)); diff != "" {
+		t.Fatalf("pods left behind:\n%s", diff)
+	}
+}
+
+// TestPinnedSandboxSurvivesCrash: after a kill -9 of cricketd, a pinned pod
+// is still READY, its containers run (also one whose shim containerd
+// spawned after the pod's first shim exited with its last container), a
+// new container joins its namespaces, and removing it leaves nothing.
+func TestPinnedSandboxSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	d := pinnedDaemon(t, testrig.NewPodNetwork())
+	img := busybox(t, d)
+	before := d.Resources(t)
+	pod := kubeletPod("pinned-crash")
+	podID := runPod(t, d, pod)
+	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
+	uts := execOut(t, d, c1, "readlink", "/proc/self/ns/uts")
+	// The pod's only container goes: so does the shim started ahead.
+	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: c1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the pod's shim to exit with its last task", func() bool { return len(d.Resources(t).Shims) == 0 })
+	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
+
+	d.Kill()
+	d.Start()
+	if st := podStatus(t, d, podID); st.State != runtime.PodSandboxState_SANDBOX_READY {
+		t.Fatalf("pinned pod after restart: %v", st.State)
+	}
+	if st := containerStatus(t, d, c2); st.State != runtime.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container after restart: %v", st.State)
+	}
+	if got := execOut(t, d, c2, "hostname"); got != "pinned-crash" {
+		t.Errorf("hostname %q after restart", got)
+	}
+	c3 := runContainer(t, d, podID, pod, ctrConfig("c3", img, "sleep", "3600"))
+	if got := execOut(t, d, c3, "readlink", "/proc/self/ns/uts"); got != uts {
+		t.Errorf("container created after the restart is in UTS namespace %s, want the pod's %s", got, uts)
+	}
+	removePod(t, d, podID)
+	if diff := before.Diff(d.Resources(t)); diff != "" {
+		t.Fatalf("pinned pod left behind after a restart:\n%s", diff)
+	}
+}
