@@ -8,9 +8,8 @@ import (
 	"github.com/cricket-cri/cricket/image"
 )
 
-// controller runs the process that holds a sandbox's namespaces. The pause
-// container is the only implementation today; the interface keeps room for
-// a sandbox without a pause process (namespaces pinned by bind mounts).
+// controller holds a sandbox's namespaces: pauseController with a pause
+// container, pinnedController with bind mounts and no process.
 type controller interface {
 	// Create creates the sandbox process, with its namespaces, without
 	// running it, and returns its PID.

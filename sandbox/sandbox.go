@@ -1,5 +1,6 @@
 // Package sandbox runs pod sandboxes: a pause container whose namespaces
-// the pod's containers join, the pod's network (through package network),
+// the pod's containers join (or, in pinned mode, namespaces pinned by bind
+// mounts and a shim started ahead), the pod's network (through package network),
 // its /etc files and /dev/shm, and the in-memory store that the CRI reads,
 // rebuilt from checkpoints after a restart.
 package sandbox
