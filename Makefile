@@ -32,18 +32,22 @@ test: lint fuzz
 # registry, a containerd for cricket and one with its CRI plugin on, then
 # drives both through the CRI API in alternation and prints medians, p90,
 # p99 and the cricket/containerd ratio per operation.
-# BENCH_ARGS="-network bridge" measures the built-in network backend.
+# BENCH_ARGS="-network bridge" measures the built-in network backend,
+# BENCH_ARGS="-sandbox-mode pinned" pods without a pause process.
 BENCH_ARGS ?= -n 30 -parallel 10 -rounds 3
 bench: build
 	$(GO) build -o bin/cribench ./cmd/cribench
 	./bin/cribench -self-host -compare $(BENCH_ARGS)
 
-# The short form CI runs: both network modes, a few pods each. Its limits
-# only catch gross regressions (the machine CI runs on is noisy).
+# The short form CI runs: both network modes and both sandbox modes, a few
+# pods each. Its limits only catch gross regressions (the machine CI runs
+# on is noisy); a pinned bridge pod starts in about a quarter of
+# containerd's time, so 1.0 there still has a wide margin.
 bench-smoke: build
 	$(GO) build -o bin/cribench ./cmd/cribench
 	./bin/cribench -self-host -compare -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=3,StartContainer=3
 	./bin/cribench -self-host -compare -network bridge -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=3,StartContainer=3
+	./bin/cribench -self-host -compare -network bridge -sandbox-mode pinned -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1,StartContainer=3
 
 # Each fuzz target briefly (its committed seed corpus always runs with the
 # unit tests); FUZZTIME=5m for a real session. A count of executions
