@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,11 +122,26 @@ func (s *Supervisor) launch(ctx context.Context) error {
 		// next cricketd starts a fresh one; containers keep running).
 		Pdeathsig: syscall.SIGTERM,
 	}
-	if err := cmd.Start(); err != nil {
+	// The kernel sends Pdeathsig when the *thread* that forked the child
+	// exits, not the process: Go ends a thread whenever a goroutine exits
+	// locked to it, as cricketd's namespace helpers do by design. The
+	// fork therefore runs on a thread locked until the child is gone.
+	started := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	if err := <-started; err != nil {
 		return fmt.Errorf("managed containerd: start %s: %w", s.opts.Binary, err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
 	_ = os.WriteFile(s.opts.PIDPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
 
 	s.mu.Lock()
