@@ -85,9 +85,14 @@ func (p *pinnedController) Release(ctx context.Context, sb *Sandbox) error {
 }
 
 // Delete removes the pins and the shim; both are gone after a successful
-// Delete, which RemovePodSandbox runs after every container is removed.
+// Delete, which RemovePodSandbox (and the undo of a failed creation) runs
+// when the pod has no container left. A shim that was not seen to go (one
+// whose start failed half way and was never recorded, or that does not
+// answer) is killed.
 func (p *pinnedController) Delete(ctx context.Context, sb *Sandbox) error {
-	p.m.shutdownShim(ctx, sb, true)
+	if !p.m.shutdownShim(ctx, sb, true) {
+		p.m.killShims(func(id string) bool { return id == sb.ID })
+	}
 	return unpinNamespaces(sb)
 }
 

@@ -97,17 +97,18 @@ func dialShim(addr string) (*ttrpc.Client, taskapi.TTRPCTaskService, error) {
 // shutdownShim asks the shim started ahead of a pinned sandbox's containers
 // to exit; the shim does only when it hosts no task. With wait, it waits
 // (bounded) until the shim is gone, for callers that must leave nothing
-// behind; a shim still hosting a task after that is logged.
-func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) {
+// behind, and reports whether it saw it go; a shim still hosting a task
+// after that is logged.
+func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) (gone bool) {
 	sb.mu.Lock()
 	addr := sb.shimAddress
 	sb.mu.Unlock()
 	if addr == "" {
-		return
+		return false
 	}
 	c, shim, err := dialShim(addr)
 	if err != nil {
-		return // gone: it hosted the pod's containers and exited with the last
+		return true // it hosted the pod's containers and exited with the last
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -122,10 +123,13 @@ func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) {
 		// The shim's connection closes as it exits: an error is normal.
 		m.opts.Log.Debug("shut down sandbox shim", "sandbox", sb.ID, "error", err)
 	}
-	if pid > 0 {
-		waitGone(pid, 5*time.Second)
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && !isZombie(pid) {
-			m.opts.Log.Warn("sandbox shim still runs after shutdown (it hosts a task)", "sandbox", sb.ID, "pid", pid)
-		}
+	if pid == 0 {
+		return false
 	}
+	waitGone(pid, 5*time.Second)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && !isZombie(pid) {
+		m.opts.Log.Warn("sandbox shim still runs after shutdown (it hosts a task)", "sandbox", sb.ID, "pid", pid)
+		return false
+	}
+	return true
 }
