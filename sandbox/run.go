@@ -98,8 +98,10 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	// namespace owned by that user namespace (or it cannot mount sysfs):
 	// the pause container creates it and cricket pins it before the
 	// network is attached and the pause process runs.
+	// createHolder creates what holds the pod's namespaces: the pause
+	// container, or a pinned sandbox's pins and shim (see controllerOf).
 	var pid uint32
-	createPause := func() error {
+	createHolder := func() error {
 		u.Push(func(ctx context.Context) error { return m.controllerOf(sb).Delete(m.ctx(ctx), sb) })
 		var err error
 		pid, err = m.controllerOf(sb).Create(ctx, sb, img)
@@ -107,7 +109,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	}
 	usernsNet := sb.UserNS() != nil && !sb.HostNetwork()
 	if usernsNet {
-		if err := createPause(); err != nil {
+		if err := createHolder(); err != nil {
 			return err
 		}
 	}
@@ -142,7 +144,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			ch <- attached{att, err}
 		}()
 		if !usernsNet {
-			if err := createPause(); err != nil {
+			if err := createHolder(); err != nil {
 				<-ch // the undo stack must not run under a live attach
 				return err
 			}
@@ -162,7 +164,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		return fmt.Errorf("sandbox %s hosts file: %w", id, err)
 	}
 	if sb.HostNetwork() {
-		if err := createPause(); err != nil {
+		if err := createHolder(); err != nil {
 			return err
 		}
 	}
