@@ -189,14 +189,10 @@ func (m *Manager) taskExit(ctx context.Context, id string) (int32, time.Time, bo
 	if err != nil {
 		return 255, time.Now(), errdefs.IsNotFound(err)
 	}
-	task, err := ctr.Task(ctx, nil)
+	_, st, err := loadTaskStatus(ctx, ctr)
 	if errdefs.IsNotFound(err) {
 		return 255, time.Now(), true
 	}
-	if err != nil {
-		return 0, time.Time{}, false
-	}
-	st, err := task.Status(ctx)
 	if err != nil || st.Status != client.Stopped {
 		return 0, time.Time{}, false
 	}

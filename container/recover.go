@@ -118,7 +118,7 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 	c.mu.Lock()
 	c.ctr = ctr
 	c.mu.Unlock()
-	task, err := ctr.Task(ctx, nil)
+	task, ts, err := loadTaskStatus(ctx, ctr)
 	if errdefs.IsNotFound(err) {
 		if st.State == StateCreated {
 			return // never started
@@ -126,11 +126,6 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 		m.finish(c, 255, st.StartedAt)
 		return
 	}
-	if err != nil {
-		m.opts.Log.Error("load task during recovery", "container", c.ID, "error", err)
-		return
-	}
-	ts, err := task.Status(ctx)
 	if err != nil {
 		m.opts.Log.Error("task status during recovery", "container", c.ID, "error", err)
 		return
@@ -170,4 +165,22 @@ func (m *Manager) reattach(ctx context.Context, c *Container, task client.Task) 
 	c.io, c.task = io, task
 	c.mu.Unlock()
 	return nil
+}
+
+// loadTaskStatus loads a container's task and its status. A task the shim
+// no longer knows is reported NotFound like a task containerd does not
+// list: that is what a deletion cut off by a crash of cricketd leaves
+// while containerd finishes it (the shim answers "container not created"
+// until containerd drops the task), and either call may be the first to
+// see it.
+func loadTaskStatus(ctx context.Context, ctr client.Container) (client.Task, client.Status, error) {
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return nil, client.Status{}, err
+	}
+	ts, err := task.Status(ctx)
+	if err != nil {
+		return nil, client.Status{}, err
+	}
+	return task, ts, nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	tasktypes "github.com/containerd/containerd/api/types/task"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -229,4 +231,56 @@ func killTree(pid int) {
 		killTree(cpid)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// TestRecoveryTaskTheShimForgot reproduces what a crash of cricketd in the
+// middle of deleting an exited container's task leaves: the shim has
+// deleted the task, containerd still lists it, and asking containerd for
+// its status fails with "container not created". Recovery must report the
+// container exited and clean containerd's listing up, not keep showing
+// the container as running.
+func TestRecoveryTaskTheShimForgot(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	img := busybox(t, d)
+	pod := podConfig("forgot")
+	podID := runPod(t, d, pod)
+	ctrID := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
+	d.Kill()
+
+	// Behind containerd's back, as the cut-off delete did: kill the
+	// container's init through its shim and delete it there.
+	bundle := filepath.Join(filepath.Dir(d.Config.Containerd.Address), "run", "io.containerd.runtime.v2.task", d.Config.Containerd.Namespace, ctrID)
+	addr, err := os.ReadFile(filepath.Join(bundle, "address"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shim := testrig.DialShim(t, strings.TrimSpace(string(addr)))
+	ctx := d.Ctx()
+	if _, err := shim.Kill(ctx, &taskapi.KillRequest{ID: ctrID, Signal: uint32(syscall.SIGKILL)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the container's init to exit", func() bool {
+		st, err := shim.State(ctx, &taskapi.StateRequest{ID: ctrID})
+		return err == nil && st.Status == tasktypes.Status_STOPPED
+	})
+	if _, err := shim.Delete(ctx, &taskapi.DeleteRequest{ID: ctrID}); err != nil {
+		t.Fatal(err)
+	}
+
+	d.Start()
+	st := containerStatus(t, d, ctrID)
+	if st.State != runtime.ContainerState_CONTAINER_EXITED {
+		t.Fatalf("container whose task the shim deleted is %v after recovery, want EXITED", st.State)
+	}
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: ctrID}); err != nil {
+		t.Fatalf("remove it: %v", err)
+	}
+	// The pod still works, and tearing it down leaves nothing.
+	runContainer(t, d, podID, pod, ctrConfig("after", img, "sleep", "3600"))
+	stopPod(t, d, podID)
+	removePod(t, d, podID)
+	if r := d.Resources(t); len(r.Containers) != 0 || len(r.NetNS) != 0 || len(r.IPs) != 0 || len(r.Shims) != 0 {
+		t.Errorf("after removing everything: %+v", r)
+	}
 }
