@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -15,6 +14,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/nspin"
 	"github.com/cricket-cri/cricket/internal/steps"
 )
 
@@ -103,8 +103,7 @@ func (p *pinnedController) Running(_ context.Context, sb *Sandbox) (bool, error)
 		return false, nil
 	}
 	for _, t := range pinned(sb) {
-		var st unix.Statfs_t
-		if err := unix.Statfs(sb.pinPath(t), &st); err != nil || st.Type != unix.NSFS_MAGIC {
+		if !nspin.Pinned(sb.pinPath(t)) {
 			return false, nil
 		}
 	}
@@ -117,81 +116,43 @@ func (p *pinnedController) Spec(context.Context, *Sandbox) (*specs.Spec, error) 
 
 // pinNamespaces creates the sandbox's namespaces (see pinned), applies its
 // hostname and sysctls in them and pins them at sb.pinPath. On failure
-// the caller's undo (unpinNamespaces) removes what was pinned.
+// nothing stays pinned.
 func pinNamespaces(sb *Sandbox) error {
-	kinds := pinned(sb)
-	if len(kinds) > 0 {
+	var pins []nspin.Pin
+	for _, t := range pinned(sb) {
+		pins = append(pins, nspin.Pin{Kind: nspin.Kind(t), Path: sb.pinPath(t)})
+	}
+	if len(pins) > 0 {
 		if err := os.MkdirAll(filepath.Join(sb.Dir, "ns"), 0o700); err != nil {
 			return err
 		}
 	}
-	flags := 0
-	for _, t := range kinds {
-		f, err := os.OpenFile(sb.pinPath(t), os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-		if err != nil {
-			return fmt.Errorf("create %s namespace pin: %w", t, err)
-		}
-		f.Close()
-		flags |= map[specs.LinuxNamespaceType]int{specs.UTSNamespace: unix.CLONE_NEWUTS, specs.IPCNamespace: unix.CLONE_NEWIPC}[t]
-	}
 	sysctls := map[specs.LinuxNamespaceType]map[string]string{}
 	for k, v := range sb.Config.GetLinux().GetSysctls() {
-		t := sysctlNamespace(k)
+		t := sysctlNamespace(k) // validated: IPC or network
 		if sysctls[t] == nil {
 			sysctls[t] = map[string]string{}
 		}
 		sysctls[t][k] = v
 	}
-	errc := make(chan error, 1)
-	// On a dedicated, locked OS thread that is never returned to the
-	// scheduler (the goroutine exits locked, so Go discards the thread):
-	// no other goroutine ever runs in the pod's namespaces.
-	go func() {
-		goruntime.LockOSThread()
-		errc <- func() error {
-			if flags != 0 {
-				if err := unix.Unshare(flags); err != nil {
-					return fmt.Errorf("unshare namespaces: %w", err)
-				}
+	return nspin.New(pins, func() error {
+		if h := sb.Config.GetHostname(); h != "" && !sb.HostNetwork() {
+			if err := unix.Sethostname([]byte(h)); err != nil {
+				return fmt.Errorf("set hostname %q: %w", h, err)
 			}
-			self := fmt.Sprintf("/proc/%d/task/%d/ns", os.Getpid(), unix.Gettid())
-			for _, t := range kinds {
-				if err := unix.Mount(filepath.Join(self, string(t)), sb.pinPath(t), "none", unix.MS_BIND, ""); err != nil {
-					return fmt.Errorf("pin %s namespace: %w", t, err)
-				}
-			}
-			if h := sb.Config.GetHostname(); h != "" && !sb.HostNetwork() {
-				if err := unix.Sethostname([]byte(h)); err != nil {
-					return fmt.Errorf("set hostname %q: %w", h, err)
-				}
-			}
-			// /proc/sys shows the namespaces of the thread that opens it.
-			if err := writeSysctls(sysctls[specs.IPCNamespace]); err != nil {
-				return err
-			}
-			if len(sysctls[specs.NetworkNamespace]) > 0 {
-				fd, err := unix.Open(sb.NetNSPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-				if err != nil {
-					return fmt.Errorf("open network namespace: %w", err)
-				}
-				defer unix.Close(fd)
-				if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-					return fmt.Errorf("enter network namespace: %w", err)
-				}
-				return writeSysctls(sysctls[specs.NetworkNamespace])
-			}
+		}
+		// /proc/sys shows the namespaces of the thread that opens it.
+		if err := writeSysctls(sysctls[specs.IPCNamespace]); err != nil {
+			return err
+		}
+		if len(sysctls[specs.NetworkNamespace]) == 0 {
 			return nil
-		}()
-	}()
-	return <-errc
-}
-
-// sysctlNamespace is the namespace a (validated) sysctl belongs to.
-func sysctlNamespace(key string) specs.LinuxNamespaceType {
-	if strings.HasPrefix(strings.ReplaceAll(key, "/", "."), "net.") {
-		return specs.NetworkNamespace
-	}
-	return specs.IPCNamespace // validate admits no others
+		}
+		if err := nspin.Enter(nspin.Net, sb.NetNSPath); err != nil {
+			return err
+		}
+		return writeSysctls(sysctls[specs.NetworkNamespace])
+	})
 }
 
 // writeSysctls sets sysctls through /proc/sys. A key is dotted
@@ -212,16 +173,5 @@ func writeSysctls(kv map[string]string) error {
 
 // unpinNamespaces unmounts and removes a sandbox's pins; safe to repeat.
 func unpinNamespaces(sb *Sandbox) error {
-	var errs []error
-	for _, t := range []specs.LinuxNamespaceType{specs.UTSNamespace, specs.IPCNamespace} {
-		p := sb.pinPath(t)
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmount %s namespace pin %s: %w", t, p, err))
-			continue
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(nspin.Remove(sb.pinPath(specs.UTSNamespace)), nspin.Remove(sb.pinPath(specs.IPCNamespace)))
 }

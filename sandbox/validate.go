@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -62,22 +63,36 @@ var ipcSysctls = map[string]bool{
 	"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
 }
 
-// validateSysctl accepts only sysctls that live in a namespace the pod owns:
-// setting any other would change the host.
-func validateSysctl(key string, hostNet, hostIPC bool) error {
+// sysctlNamespace is the namespace a sysctl belongs to: IPC or network;
+// "" for any other (hostname and domain name included: they are set
+// through the pod's hostname).
+func sysctlNamespace(key string) specs.LinuxNamespaceType {
 	k := strings.ReplaceAll(key, "/", ".")
 	switch {
 	case ipcSysctls[k] || strings.HasPrefix(k, "fs.mqueue."):
+		return specs.IPCNamespace
+	case strings.HasPrefix(k, "net."):
+		return specs.NetworkNamespace
+	}
+	return ""
+}
+
+// validateSysctl accepts only sysctls that live in a namespace the pod owns:
+// setting any other would change the host.
+func validateSysctl(key string, hostNet, hostIPC bool) error {
+	switch sysctlNamespace(key) {
+	case specs.IPCNamespace:
 		if hostIPC {
 			return invalid("sysctl %q is in the IPC namespace, which this pod shares with the host", key)
 		}
-	case strings.HasPrefix(k, "net."):
+	case specs.NetworkNamespace:
 		if hostNet {
 			return invalid("sysctl %q is in the network namespace, which this pod shares with the host", key)
 		}
-	case k == "kernel.hostname" || k == "kernel.domainname":
-		return invalid("sysctl %q: set the hostname through the pod's hostname", key)
 	default:
+		if k := strings.ReplaceAll(key, "/", "."); k == "kernel.hostname" || k == "kernel.domainname" {
+			return invalid("sysctl %q: set the hostname through the pod's hostname", key)
+		}
 		return invalid("sysctl %q is not namespaced; setting it would change the host", key)
 	}
 	return nil
