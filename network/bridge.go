@@ -66,6 +66,7 @@ func NewBridge(opts BridgeOptions) (*Bridge, error) {
 		opts:    opts,
 		subnet:  subnet,
 		ipam:    newIPAM(filepath.Join(opts.DataDir, opts.Name)),
+		ports:   hostPorts{bridge: opts.Name},
 		bridges: map[string]bool{},
 	}, nil
 }

@@ -36,8 +36,13 @@ const (
 // The iptables handle (which runs the iptables binary) is made on first
 // use, so that pods without host ports never pay for it.
 type hostPorts struct {
-	mu  sync.Mutex
-	ipt *iptables.IPTables
+	// bridge names the bridge whose pods these rules serve. The chains
+	// are shared by every cricketd on the host (tests run several); each
+	// pod's jump rule carries its bridge, so that one daemon's Collect
+	// leaves other daemons' pods alone.
+	bridge string
+	mu     sync.Mutex
+	ipt    *iptables.IPTables
 	// base holds the subnets and bridges whose shared rules exist.
 	base map[string]bool
 }
@@ -165,8 +170,7 @@ func (h *hostPorts) Add(sandboxID string, podIP net.IP, ports []PortMapping) err
 			return fmt.Errorf("iptables -t nat -A %s %s: %w", chain, strings.Join(r, " "), err)
 		}
 	}
-	jump := []string{"-m", "comment", "--comment", "sandbox " + sandboxID, "-j", chain}
-	if err := ipt.AppendUnique("nat", chainHostPorts, jump...); err != nil {
+	if err := ipt.AppendUnique("nat", chainHostPorts, h.jump(sandboxID)...); err != nil {
 		return fmt.Errorf("iptables -t nat -A %s -j %s: %w", chainHostPorts, chain, err)
 	}
 	return nil
@@ -181,10 +185,16 @@ func (h *hostPorts) Remove(sandboxID string) error {
 	if err != nil {
 		return nil // nothing can have been added
 	}
-	return removePodChain(ipt, podChain(sandboxID), sandboxID)
+	return h.removePodChain(ipt, podChain(sandboxID), sandboxID)
 }
 
-func removePodChain(ipt *iptables.IPTables, chain, sandboxID string) error {
+// jump is the rule that sends the host port traffic of a sandbox to its
+// chain; its comment names the sandbox and the bridge (see parseJump).
+func (h *hostPorts) jump(sandboxID string) []string {
+	return []string{"-m", "comment", "--comment", "sandbox " + sandboxID + " bridge " + h.bridge, "-j", podChain(sandboxID)}
+}
+
+func (h *hostPorts) removePodChain(ipt *iptables.IPTables, chain, sandboxID string) error {
 	exists, err := ipt.ChainExists("nat", chain)
 	if err != nil {
 		return fmt.Errorf("iptables -t nat: list chains: %w", err)
@@ -192,8 +202,7 @@ func removePodChain(ipt *iptables.IPTables, chain, sandboxID string) error {
 	if !exists {
 		return nil
 	}
-	jump := []string{"-m", "comment", "--comment", "sandbox " + sandboxID, "-j", chain}
-	if err := ipt.DeleteIfExists("nat", chainHostPorts, jump...); err != nil {
+	if err := ipt.DeleteIfExists("nat", chainHostPorts, h.jump(sandboxID)...); err != nil {
 		return fmt.Errorf("iptables -t nat -D %s -j %s: %w", chainHostPorts, chain, err)
 	}
 	if err := ipt.ClearAndDeleteChain("nat", chain); err != nil {
@@ -202,8 +211,9 @@ func removePodChain(ipt *iptables.IPTables, chain, sandboxID string) error {
 	return nil
 }
 
-// Collect removes the chains of sandboxes not in known. It does nothing
-// when iptables was never used and no chain of cricket's exists.
+// Collect removes the chains of this bridge's sandboxes not in known. It
+// does nothing when iptables was never used and no chain of cricket's
+// exists.
 func (h *hostPorts) Collect(known map[string]bool) ([]string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -223,29 +233,36 @@ func (h *hostPorts) Collect(known map[string]bool) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, r := range rules {
-		id, chain, ok := parseJump(r)
-		if !ok || known[id] {
+		j, ok := parseJump(r)
+		if !ok || j.bridge != h.bridge || known[j.sandboxID] {
 			continue
 		}
-		removed = append(removed, chain)
-		errs = append(errs, removePodChain(ipt, chain, id))
+		removed = append(removed, j.chain)
+		errs = append(errs, h.removePodChain(ipt, j.chain, j.sandboxID))
 	}
 	return removed, errors.Join(errs...)
 }
 
-// parseJump reads `-A CRICKET-HOSTPORTS -m comment --comment "sandbox ID"
-// -j CHAIN` as iptables -S prints it.
-func parseJump(rule string) (id, chain string, ok bool) {
+// jumpRule is what parseJump reads from a sandbox's jump rule.
+type jumpRule struct{ sandboxID, bridge, chain string }
+
+// parseJump reads `-A CRICKET-HOSTPORTS -m comment --comment "sandbox ID
+// bridge NAME" -j CHAIN` as iptables -S prints it.
+func parseJump(rule string) (jumpRule, bool) {
+	var j jumpRule
 	f := strings.Fields(strings.ReplaceAll(rule, `"`, ""))
 	for i := 0; i+1 < len(f); i++ {
 		switch f[i] {
 		case "--comment":
 			if f[i+1] == "sandbox" && i+2 < len(f) {
-				id = f[i+2]
+				j.sandboxID = f[i+2]
+				if i+4 < len(f) && f[i+3] == "bridge" {
+					j.bridge = f[i+4]
+				}
 			}
 		case "-j":
-			chain = f[i+1]
+			j.chain = f[i+1]
 		}
 	}
-	return id, chain, id != "" && strings.HasPrefix(chain, chainPodPrefix)
+	return j, j.sandboxID != "" && strings.HasPrefix(j.chain, chainPodPrefix)
 }

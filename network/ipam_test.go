@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -71,11 +72,16 @@ func TestIPAMCollectFreesUnknownAndTornAllocations(t *testing.T) {
 }
 
 func TestParseJump(t *testing.T) {
-	id, chain, ok := parseJump(`-A CRICKET-HOSTPORTS -m comment --comment "sandbox 0123456789abcdef0123" -j CRICKET-HP-0123456789abcdef`)
-	if !ok || id != "0123456789abcdef0123" || chain != "CRICKET-HP-0123456789abcdef" {
-		t.Fatalf("parseJump = %q %q %v", id, chain, ok)
+	j, ok := parseJump(`-A CRICKET-HOSTPORTS -m comment --comment "sandbox 0123456789abcdef0123 bridge cricket0" -j CRICKET-HP-0123456789abcdef`)
+	if want := (jumpRule{"0123456789abcdef0123", "cricket0", "CRICKET-HP-0123456789abcdef"}); !ok || j != want {
+		t.Fatalf("parseJump = %+v %v, want %+v", j, ok, want)
 	}
-	if _, _, ok := parseJump(`-A CRICKET-HOSTPORTS -j KUBE-X`); ok {
+	h := hostPorts{bridge: "br-x"}
+	rule := "-A " + chainHostPorts + " " + strings.Join(h.jump("abc"), " ")
+	if j, ok := parseJump(strings.Replace(rule, "sandbox abc bridge br-x", `"sandbox abc bridge br-x"`, 1)); !ok || j.sandboxID != "abc" || j.bridge != "br-x" || j.chain != podChain("abc") {
+		t.Fatalf("jump %q parsed as %+v %v", rule, j, ok)
+	}
+	if _, ok := parseJump(`-A CRICKET-HOSTPORTS -j KUBE-X`); ok {
 		t.Fatal("foreign rule parsed as a sandbox jump")
 	}
 }
