@@ -164,7 +164,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	t.Step("checkpoint")
-	m.store.add(c)
+	m.store.Add(c)
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, At: c.CreatedAt, Object: c})
 	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
 	return nil
@@ -232,7 +232,7 @@ func (m *Manager) namespaces(sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) 
 		}
 	case runtime.NamespaceMode_TARGET:
 		tid := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId()
-		target, err := m.store.get(tid)
+		target, err := m.store.Get(tid)
 		if err != nil {
 			return ns, fmt.Errorf("pid namespace target %q: %w", tid, err)
 		}

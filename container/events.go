@@ -28,7 +28,7 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if e.ExecID != "" && e.ExecID != e.ContainerID {
 		return // exec processes are waited for by their callers
 	}
-	c, err := m.store.get(e.ContainerID)
+	c, err := m.store.Get(e.ContainerID)
 	if err != nil || c.ID != e.ContainerID {
 		return
 	}
@@ -114,7 +114,7 @@ func cgroupEmpty(path string) bool {
 // HandleOOM remembers that the kernel OOM-killed a process of the
 // container; the exit that follows is reported as OOMKilled.
 func (m *Manager) HandleOOM(containerID string) {
-	c, err := m.store.get(containerID)
+	c, err := m.store.Get(containerID)
 	if err != nil || c.ID != containerID {
 		return
 	}

@@ -33,7 +33,7 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("exec command is empty: %w", errdefs.ErrInvalidArgument)
 	}
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 // ReopenLog reopens a running container's CRI log file after kubelet
 // rotated it (renamed the old one); the new file exists on return.
 func (m *Manager) ReopenLog(ctx context.Context, id string) error {
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ type Manager struct {
 	client    *client.Client
 	images    *image.Service
 	sandboxes *sandbox.Manager
-	store     *store
+	store     store
 	names     reserve.Names
 	layers    layerCache
 	users     spec.UserCache
@@ -54,7 +54,7 @@ func New(c *client.Client, images *image.Service, sandboxes *sandbox.Manager, op
 }
 
 // Get returns a container by ID or unique ID prefix.
-func (m *Manager) Get(id string) (*Container, error) { return m.store.get(id) }
+func (m *Manager) Get(id string) (*Container, error) { return m.store.Get(id) }
 
 // List returns all containers (of one sandbox if sandboxID is set).
 func (m *Manager) List(sandboxID string) []*Container { return m.store.list(sandboxID) }

@@ -18,7 +18,7 @@ import (
 // Start starts a created container: its task joins the pod's shim, and its
 // output goes to the CRI log file, which exists when Start returns.
 func (m *Manager) Start(ctx context.Context, id string) error {
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}

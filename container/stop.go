@@ -25,7 +25,7 @@ const killTimeout = 30 * time.Second
 // timeout seconds (at once for 0). Stopping an unknown, created or exited
 // container succeeds.
 func (m *Manager) Stop(ctx context.Context, id string, timeout int64) error {
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -126,7 +126,7 @@ func signalNamed(name string) (syscall.Signal, error) {
 // unknown container succeeds; the name is free afterwards. The CRI log file
 // stays: kubelet owns it.
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -136,7 +136,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	ctx = m.ctx(ctx)
 	c.op.Lock()
 	defer c.op.Unlock()
-	if _, err := m.store.get(c.ID); errdefs.IsNotFound(err) {
+	if _, err := m.store.Get(c.ID); errdefs.IsNotFound(err) {
 		return nil // a concurrent Remove finished first
 	}
 	t := steps.Start("RemoveContainer")
@@ -168,7 +168,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		}
 	}
 	t.Step("removed")
-	m.store.remove(c.ID)
+	m.store.Remove(c.ID)
 	m.forgetLayer(c.ID)
 	m.names.Release(c.NameKey, c.ID)
 	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Deleted, Object: c})

@@ -34,7 +34,7 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 	if len(cmd) == 0 {
 		return 0, fmt.Errorf("exec command is empty: %w", errdefs.ErrInvalidArgument)
 	}
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if err != nil {
 		return 0, err
 	}
@@ -119,7 +119,7 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 // container exits or the client goes away. Closing the client's input
 // closes the container's stdin if the container asked for stdin_once.
 func (m *Manager) Attach(ctx context.Context, id string, s Streams) error {
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 // container, and in its stored spec so that the limits hold if it is
 // started later.
 func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.LinuxContainerResources) error {
-	c, err := m.store.get(id)
+	c, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if e.ExecID != "" && e.ExecID != e.ContainerID {
 		return
 	}
-	sb, err := m.store.get(e.ContainerID)
+	sb, err := m.store.Get(e.ContainerID)
 	if err != nil || sb.ID != e.ContainerID {
 		return
 	}
@@ -35,7 +35,7 @@ func (m *Manager) HandleOOM(string) {}
 // Resync re-reads each ready sandbox's task state after missed events.
 func (m *Manager) Resync(ctx context.Context) {
 	ctx = m.ctx(ctx)
-	for _, sb := range m.store.list() {
+	for _, sb := range m.store.List(nil) {
 		if sb.Status().State != StateReady {
 			continue
 		}

@@ -65,7 +65,7 @@ type Manager struct {
 	// pause and pinned hold sandboxes' namespaces; controllerOf picks.
 	pause      controller
 	pinned     controller
-	store      *store
+	store      store
 	names      reserve.Names
 	containers PodContainers
 }
@@ -90,10 +90,10 @@ func (m *Manager) controllerOf(sb *Sandbox) controller {
 func (m *Manager) SetContainers(pc PodContainers) { m.containers = pc }
 
 // Get returns a sandbox by ID or unique ID prefix.
-func (m *Manager) Get(id string) (*Sandbox, error) { return m.store.get(id) }
+func (m *Manager) Get(id string) (*Sandbox, error) { return m.store.Get(id) }
 
 // List returns all sandboxes, oldest first.
-func (m *Manager) List() []*Sandbox { return m.store.list() }
+func (m *Manager) List() []*Sandbox { return m.store.List(nil) }
 
 // Options returns the manager's options (for the container side).
 func (m *Manager) Namespace() string { return m.opts.Namespace }

@@ -19,7 +19,7 @@ import (
 // either side closes.
 func (m *Manager) PortForward(ctx context.Context, id string, port int32, stream io.ReadWriteCloser) error {
 	defer stream.Close()
-	sb, err := m.store.get(id)
+	sb, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}

@@ -97,7 +97,7 @@ func (m *Manager) restore(ctx context.Context, sb *Sandbox) {
 	if err := m.names.Reserve(sb.Name(), sb.ID); err != nil {
 		m.opts.Log.Error("two sandboxes claim one name", "sandbox", sb.ID, "error", err)
 	}
-	m.store.add(sb)
+	m.store.Add(sb)
 }
 
 // removeOrphans deletes pause containers and network namespaces that no

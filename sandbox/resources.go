@@ -16,7 +16,7 @@ import (
 // UpdateResources writes a pod's CPU and memory limits to its cgroup
 // parent. A pod without a cgroup parent has no pod-level cgroup to update.
 func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.LinuxContainerResources) error {
-	sb, err := m.store.get(id)
+	sb, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // tears down its network (CNI DEL, then the namespace). Stopping an
 // unknown or stopped sandbox succeeds.
 func (m *Manager) Stop(ctx context.Context, id string) error {
-	sb, err := m.store.get(id)
+	sb, err := m.store.Get(id)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -109,7 +109,7 @@ func (m *Manager) teardownNetwork(ctx context.Context, sb *Sandbox) error {
 // Remove removes a sandbox and all its containers, stopping them first.
 // Removing an unknown sandbox succeeds; the pod's name is free afterwards.
 func (m *Manager) Remove(ctx context.Context, id string) error {
-	sb, err := m.store.get(id)
+	sb, err := m.store.Get(id)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -119,7 +119,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	ctx = m.ctx(ctx)
 	sb.op.Lock()
 	defer sb.op.Unlock()
-	if _, err := m.store.get(sb.ID); errdefs.IsNotFound(err) {
+	if _, err := m.store.Get(sb.ID); errdefs.IsNotFound(err) {
 		return nil // removed by a concurrent call while we waited
 	}
 	t := steps.Start("RemovePodSandbox")
@@ -146,7 +146,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove checkpoint of sandbox %s: %w", sb.ID, err)
 	}
 	t.Step("checkpoint")
-	m.store.remove(sb.ID)
+	m.store.Remove(sb.ID)
 	m.names.Release(sb.Name(), sb.ID)
 	m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Deleted, Object: sb})
 	m.opts.Log.Info("sandbox removed", "sandbox", sb.ID)
