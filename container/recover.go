@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
@@ -22,31 +21,21 @@ import (
 // rolled back, and containerd containers no checkpoint owns are deleted.
 func (m *Manager) Recover(ctx context.Context) error {
 	ctx = m.ctx(ctx)
-	dir := filepath.Join(m.opts.Root, "containers")
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	recs, err := checkpoint.ReadDir[record](filepath.Join(m.opts.Root, "containers"), func(path string, err error) {
+		m.opts.Log.Error("unreadable container checkpoint; removing it", "path", path, "error", err)
+	})
+	if err != nil {
 		return err
 	}
-	checkpoint.RemoveTemporaries(dir)
 	known := map[string]bool{}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		var rec record
-		if err := checkpoint.Read(path, &rec); err != nil {
-			m.opts.Log.Error("unreadable container checkpoint; removing it", "path", path, "error", err)
-			os.Remove(path)
-			continue
-		}
-		c, err := rec.container()
+	for _, rec := range recs {
+		c, err := rec.Value.container()
 		if err != nil {
-			m.opts.Log.Error("undecodable container checkpoint; removing it", "path", path, "error", err)
-			os.Remove(path)
+			m.opts.Log.Error("undecodable container checkpoint; removing it", "path", rec.Path, "error", err)
+			os.Remove(rec.Path)
 			continue
 		}
-		if _, err := m.sandboxes.Get(c.SandboxID); rec.Creating || err != nil {
+		if _, err := m.sandboxes.Get(c.SandboxID); rec.Value.Creating || err != nil {
 			m.discard(ctx, c)
 			continue
 		}

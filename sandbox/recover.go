@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/errdefs"
 
@@ -22,31 +21,21 @@ import (
 // checkpoint owns are removed.
 func (m *Manager) Recover(ctx context.Context) error {
 	ctx = m.ctx(ctx)
-	dir := filepath.Join(m.opts.Root, "sandboxes")
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	recs, err := checkpoint.ReadDir[record](filepath.Join(m.opts.Root, "sandboxes"), func(path string, err error) {
+		m.opts.Log.Error("unreadable sandbox checkpoint; removing it", "path", path, "error", err)
+	})
+	if err != nil {
 		return err
 	}
-	checkpoint.RemoveTemporaries(dir)
 	known := map[string]bool{}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		path := filepath.Join(dir, e.Name())
-		var rec record
-		if err := checkpoint.Read(path, &rec); err != nil {
-			m.opts.Log.Error("unreadable sandbox checkpoint; removing it", "path", path, "error", err)
-			os.Remove(path)
-			continue
-		}
-		sb, err := rec.sandbox()
+	for _, rec := range recs {
+		sb, err := rec.Value.sandbox()
 		if err != nil {
-			m.opts.Log.Error("undecodable sandbox checkpoint; removing it", "path", path, "error", err)
-			os.Remove(path)
+			m.opts.Log.Error("undecodable sandbox checkpoint; removing it", "path", rec.Path, "error", err)
+			os.Remove(rec.Path)
 			continue
 		}
-		if rec.Creating {
+		if rec.Value.Creating {
 			m.rollback(ctx, sb)
 			continue
 		}

@@ -8,9 +8,11 @@ package checkpoint
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write atomically replaces path with v encoded as JSON (mode 0600), and
@@ -76,4 +78,40 @@ func RemoveTemporaries(dir string) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// Record is one checkpoint ReadDir read.
+type Record[T any] struct {
+	Path  string
+	Value *T
+}
+
+// ReadDir reads every checkpoint (*.json) in dir, in name order, after
+// removing the temporary files of writes a crash interrupted. A
+// checkpoint that cannot be read or decoded is removed and reported to
+// bad: recovery goes on without it. A missing dir holds none.
+func ReadDir[T any](dir string, bad func(path string, err error)) ([]Record[T], error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	RemoveTemporaries(dir)
+	var out []Record[T]
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		v := new(T)
+		if err := Read(path, v); err != nil {
+			bad(path, err)
+			os.Remove(path)
+			continue
+		}
+		out = append(out, Record[T]{path, v})
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -31,5 +32,42 @@ func TestWriteReadReplace(t *testing.T) {
 	}
 	if err := Read(filepath.Join(t.TempDir(), "none"), &struct{}{}); !os.IsNotExist(err) {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestReadDirSkipsAndRemovesWhatItCannotUse(t *testing.T) {
+	if recs, err := ReadDir[map[string]int](filepath.Join(t.TempDir(), "missing"), nil); err != nil || recs != nil {
+		t.Fatalf("missing dir: %v, %v", recs, err)
+	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"b.json":       `{"n": 2}`,
+		"a.json":       `{"n": 1}`,
+		"torn.json":    `{"n": `,
+		".c.json.tmp1": `{"n": 3}`, // a write a crash interrupted
+		"notes.txt":    `not a checkpoint`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bad []string
+	recs, err := ReadDir[map[string]int](dir, func(path string, err error) { bad = append(bad, filepath.Base(path)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || filepath.Base(recs[0].Path) != "a.json" || (*recs[0].Value)["n"] != 1 || (*recs[1].Value)["n"] != 2 {
+		t.Fatalf("ReadDir = %+v", recs)
+	}
+	if len(bad) != 1 || bad[0] != "torn.json" {
+		t.Errorf("reported bad: %v", bad)
+	}
+	left, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "a.json b.json notes.txt" {
+		t.Errorf("left in dir: %v (the torn checkpoint and the temporary should be gone)", names)
 	}
 }
