@@ -76,8 +76,10 @@ type Container struct {
 	oomKilled  bool
 	resources  *runtime.LinuxContainerResources
 	removing   bool
+	// finishing is set once finish began recording the exit.
+	finishing bool
 	// exited is closed when the container's process has exited and its
-	// output is drained; it is recreated by start.
+	// output is drained.
 	exited chan struct{}
 	io     *stdio
 

@@ -32,6 +32,17 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if err != nil || c.ID != e.ContainerID {
 		return
 	}
+	if e.Deleted {
+		// Nearly always cricket's own deletion after the exit it saw; it
+		// matters only for a running container whose exit went unseen.
+		c.mu.Lock()
+		seen := c.finishing || c.state != StateRunning
+		c.mu.Unlock()
+		if seen {
+			return
+		}
+		m.opts.Log.Warn("task of a running container was deleted; its exit was missed", "container", c.ID, "exit_code", e.Status)
+	}
 	at := e.At
 	if at.IsZero() {
 		at = time.Now()
@@ -127,6 +138,9 @@ func (m *Manager) HandleOOM(containerID string) {
 // closes the output FIFOs), drain the output into the log, then report it
 // exited and wake StopContainer.
 func (m *Manager) finish(c *Container, status int32, at time.Time) {
+	c.mu.Lock()
+	c.finishing = true
+	c.mu.Unlock()
 	t := steps.Start("finish")
 	defer t.Done(m.opts.Log, "container", c.ID)
 	ctx, cancel := context.WithTimeout(m.ctx(context.Background()), time.Minute)

@@ -22,12 +22,18 @@ type Exit struct {
 	PID         uint32
 	Status      uint32
 	At          time.Time
+	// Deleted marks a task deletion (containerd's TaskDelete) rather than
+	// an exit. Its exit may have gone unseen: published while cricketd
+	// was down, by a deletion a crash of cricketd left to containerd to
+	// finish. Handlers that already saw the exit ignore it.
+	Deleted bool
 }
 
 // Handler receives events. Calls come from one goroutine in the order
 // containerd published the events; handlers must not block for long.
 type Handler interface {
-	// HandleExit is called for every task and exec process exit.
+	// HandleExit is called for every task and exec process exit, and
+	// for every task deletion (Exit.Deleted).
 	HandleExit(Exit)
 	// HandleOOM is called when the kernel OOM-killed a process of a
 	// container (before its exit event).
@@ -43,7 +49,7 @@ type Monitor struct {
 	done   chan struct{}
 }
 
-// Start subscribes to task exit and OOM events of namespace and dispatches
+// Start subscribes to task exit, deletion and OOM events of namespace and dispatches
 // them to handlers until Stop. A broken subscription is re-established
 // (with backoff), followed by a Resync.
 func Start(c *client.Client, namespace string, log *slog.Logger, handlers ...Handler) *Monitor {
@@ -64,6 +70,7 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 	filters := []string{
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, namespace),
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/oom"`, namespace),
+		fmt.Sprintf(`namespace==%q,topic=="/tasks/delete"`, namespace),
 	}
 	backoff := 100 * time.Millisecond
 	first := true
@@ -119,6 +126,14 @@ func dispatch(ev any, handlers []Handler) {
 	switch e := ev.(type) {
 	case *apievents.TaskExit:
 		x := Exit{ContainerID: e.ContainerID, ExecID: e.ID, PID: e.Pid, Status: e.ExitStatus}
+		if e.ExitedAt != nil {
+			x.At = e.ExitedAt.AsTime()
+		}
+		for _, h := range handlers {
+			h.HandleExit(x)
+		}
+	case *apievents.TaskDelete:
+		x := Exit{ContainerID: e.ContainerID, ExecID: e.ID, PID: e.Pid, Status: e.ExitStatus, Deleted: true}
 		if e.ExitedAt != nil {
 			x.At = e.ExitedAt.AsTime()
 		}

@@ -1,0 +1,40 @@
+package events
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	apievents "github.com/containerd/containerd/api/events"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+type recorder struct {
+	exits []Exit
+	ooms  []string
+}
+
+func (r *recorder) HandleExit(e Exit)      { r.exits = append(r.exits, e) }
+func (r *recorder) HandleOOM(id string)    { r.ooms = append(r.ooms, id) }
+func (r *recorder) Resync(context.Context) {}
+
+func TestDispatch(t *testing.T) {
+	at := time.Unix(1700000000, 0).UTC()
+	var a, b recorder
+	dispatch(&apievents.TaskExit{ContainerID: "c", ID: "c", Pid: 7, ExitStatus: 3, ExitedAt: timestamppb.New(at)}, []Handler{&a, &b})
+	dispatch(&apievents.TaskDelete{ContainerID: "c", Pid: 7, ExitStatus: 3, ExitedAt: timestamppb.New(at)}, []Handler{&a, &b})
+	dispatch(&apievents.TaskOOM{ContainerID: "c"}, []Handler{&a, &b})
+	dispatch(&apievents.TaskCreate{ContainerID: "c"}, []Handler{&a, &b})
+	for _, r := range []recorder{a, b} {
+		want := []Exit{
+			{ContainerID: "c", ExecID: "c", PID: 7, Status: 3, At: at},
+			{ContainerID: "c", PID: 7, Status: 3, At: at, Deleted: true},
+		}
+		if len(r.exits) != 2 || r.exits[0] != want[0] || r.exits[1] != want[1] {
+			t.Errorf("exits = %+v, want %+v", r.exits, want)
+		}
+		if len(r.ooms) != 1 || r.ooms[0] != "c" {
+			t.Errorf("ooms = %v", r.ooms)
+		}
+	}
+}
