@@ -67,7 +67,9 @@ func TestCrashRecoveryKeepsEverything(t *testing.T) {
 	logger.LogPath = "logger.log"
 	logger.Labels = map[string]string{"role": "logger"}
 	loggerID := runContainer(t, d, podID, pod, logger)
-	late := ctrConfig("late-exit", img, "sh", "-c", "sleep 3; exit 7")
+	// late-exit exits only when told (a file the test drops into its root
+	// filesystem while cricketd is down), however slow the machine.
+	late := ctrConfig("late-exit", img, "sh", "-c", "until [ -e /exit-now ]; do sleep 0.05; done; exit 7")
 	lateID := runContainer(t, d, podID, pod, late)
 	doneID := runContainer(t, d, podID, pod, ctrConfig("done", img, "sh", "-c", "exit 3"))
 	waitState(t, d, doneID, runtime.ContainerState_CONTAINER_EXITED)
@@ -76,9 +78,20 @@ func TestCrashRecoveryKeepsEverything(t *testing.T) {
 	stopPod(t, d, stoppedPod)
 
 	pods, ctrs := snapshotState(t, d)
+	loggerLog := ctrs[loggerID].LogPath
+	logged := len(logLines(t, loggerLog))
+	latePID := containerPID(t, d, lateID)
 	killedAt := time.Now()
 	d.Kill()
-	time.Sleep(4 * time.Second) // late-exit exits and the logger logs while cricketd is down
+	// While cricketd is down, late-exit exits and the logger keeps writing
+	// into its pipe.
+	if err := os.WriteFile(filepath.Join("/proc", latePID, "root", "exit-now"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "late-exit to exit while cricketd is down", func() bool {
+		_, err := os.Stat(filepath.Join("/proc", latePID))
+		return err != nil
+	})
 	d.Start()
 
 	pods2, ctrs2 := snapshotState(t, d)
@@ -108,14 +121,18 @@ func TestCrashRecoveryKeepsEverything(t *testing.T) {
 	if ctrs2[createdID].State != runtime.ContainerState_CONTAINER_CREATED {
 		t.Errorf("created container: %v", ctrs2[createdID].State)
 	}
-	// The logger kept running and its log has no gap.
+	// The logger kept running and its log has no gap: what it wrote
+	// while cricketd was down is there, and it goes on logging.
 	execOut(t, d, loggerID, "true")
-	time.Sleep(500 * time.Millisecond)
-	checkCounterLog(t, ctrs2[loggerID].LogPath, "n", 150)
+	want := logged + 50
+	waitFor(t, 30*time.Second, "the logger to log on after the restart", func() bool {
+		return len(logLines(t, loggerLog)) >= want
+	})
+	checkCounterLog(t, loggerLog, "n", want)
 	// Everything still works: a new container, then tear-down.
 	runContainer(t, d, podID, pod, ctrConfig("after", img, "sleep", "3600"))
 	stopPod(t, d, podID)
-	checkCounterLog(t, ctrs2[loggerID].LogPath, "n", 150)
+	checkCounterLog(t, loggerLog, "n", want)
 	removePod(t, d, podID)
 	removePod(t, d, stoppedPod)
 	if r := d.Resources(t); len(r.Containers) != 0 || len(r.NetNS) != 0 || len(r.IPs) != 0 || len(r.Shims) != 0 {
