@@ -166,7 +166,7 @@ func (b *Bridge) ensureBridge(subnet *net.IPNet, needIPTables bool) (netlink.Lin
 		b.bridges[subnet.String()] = true
 	}
 	if needIPTables || b.opts.IPMasq {
-		if err := b.ports.ensureBase(b.opts.Name, subnet, b.opts.IPMasq); err != nil {
+		if err := b.ports.ensureBase(subnet, b.opts.IPMasq); err != nil {
 			return nil, err
 		}
 	}

@@ -43,7 +43,7 @@ type hostPorts struct {
 	bridge string
 	mu     sync.Mutex
 	ipt    *iptables.IPTables
-	// base holds the subnets and bridges whose shared rules exist.
+	// base holds the subnets whose shared rules exist.
 	base map[string]bool
 }
 
@@ -60,12 +60,13 @@ func (h *hostPorts) handle() (*iptables.IPTables, error) {
 	return ipt, nil
 }
 
-// ensureBase creates the shared chains and the rules for one bridge and
+// ensureBase creates the shared chains and the rules for the bridge and a
 // subnet, once per daemon life (AppendUnique makes a restart harmless).
-func (h *hostPorts) ensureBase(bridge string, subnet *net.IPNet, ipMasq bool) error {
+func (h *hostPorts) ensureBase(subnet *net.IPNet, ipMasq bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	key := bridge + " " + subnet.String()
+	bridge := h.bridge
+	key := subnet.String()
 	if h.base[key] {
 		return nil
 	}

@@ -92,11 +92,14 @@ func killTree(pid int) {
 }
 
 // waitGone waits until pid has exited (or is a zombie, which has left its
-// cgroup), at most for d.
-func waitGone(pid int, d time.Duration) {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+// cgroup), at most for d, and reports whether it did.
+func waitGone(pid int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil || isZombie(pid) {
-			return
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
 		}
 	}
 }

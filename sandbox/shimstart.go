@@ -126,8 +126,7 @@ func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) (gon
 	if pid == 0 {
 		return false
 	}
-	waitGone(pid, 5*time.Second)
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && !isZombie(pid) {
+	if !waitGone(pid, 5*time.Second) {
 		m.opts.Log.Warn("sandbox shim still runs after shutdown (it hosts a task)", "sandbox", sb.ID, "pid", pid)
 		return false
 	}
