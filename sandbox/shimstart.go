@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +12,9 @@ import (
 	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
-	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cricket-cri/cricket/internal/shimclient"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -71,7 +70,7 @@ func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
 	// itself is still starting. Waiting for its first answer keeps that
 	// start-up off the pod's first container operations (and proves the
 	// shim runs).
-	c, shim, err := dialShim(addr)
+	c, shim, err := shimclient.Dial(addr, time.Second)
 	if err != nil {
 		return "", fmt.Errorf("shim for sandbox %s at %s: %w", sb.ID, addr, err)
 	}
@@ -82,16 +81,6 @@ func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
 		return "", fmt.Errorf("shim for sandbox %s at %s does not answer: %w", sb.ID, addr, err)
 	}
 	return addr, nil
-}
-
-// dialShim connects to a shim's task service.
-func dialShim(addr string) (*ttrpc.Client, taskapi.TTRPCTaskService, error) {
-	conn, err := net.DialTimeout("unix", strings.TrimPrefix(addr, "unix://"), time.Second)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := ttrpc.NewClient(conn)
-	return c, taskapi.NewTTRPCTaskClient(c), nil
 }
 
 // shutdownShim asks the shim started ahead of a pinned sandbox's containers
@@ -106,7 +95,7 @@ func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) (gon
 	if addr == "" {
 		return false
 	}
-	c, shim, err := dialShim(addr)
+	c, shim, err := shimclient.Dial(addr, time.Second)
 	if err != nil {
 		return true // it hosted the pod's containers and exited with the last
 	}
