@@ -12,10 +12,14 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// gate reports whether state recovery has finished.
+// gate reports whether state recovery has finished and, until it has,
+// what it waits for.
 type gate struct {
 	mu   sync.Mutex
 	open bool
+	// waitingFor is the last reason a recovery attempt failed; empty while
+	// the first attempt runs.
+	waitingFor string
 }
 
 func newGate() *gate { return &gate{} }
@@ -27,7 +31,18 @@ func (g *gate) Err() error {
 	if g.open {
 		return nil
 	}
-	return fmt.Errorf("cricket is still restoring its pods and containers (waiting for containerd): %w", errdefs.ErrUnavailable)
+	why := g.waitingFor
+	if why == "" {
+		why = "reading checkpoints and containerd's state"
+	}
+	return fmt.Errorf("cricket is still restoring its pods and containers (%s): %w", why, errdefs.ErrUnavailable)
+}
+
+// wait records why the last recovery attempt did not finish.
+func (g *gate) wait(err error) {
+	g.mu.Lock()
+	g.waitingFor = err.Error()
+	g.mu.Unlock()
 }
 
 func (g *gate) release() {
@@ -47,8 +62,11 @@ func recoverWhenReachable(ctx context.Context, c *client.Client, log *slog.Logge
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			serving, err := c.IsServing(cctx)
 			cancel()
-			if err != nil || !serving {
-				return errors.Join(errors.New("containerd not serving"), err)
+			if err != nil {
+				return fmt.Errorf("waiting for containerd: %w", err)
+			}
+			if !serving {
+				return errors.New("waiting for containerd: not serving yet")
 			}
 			for _, step := range steps {
 				if err := step(ctx); err != nil {
@@ -62,6 +80,7 @@ func recoverWhenReachable(ctx context.Context, c *client.Client, log *slog.Logge
 			log.Info("state recovered; serving pods and containers")
 			return
 		}
+		g.wait(err)
 		if !warned || backoff >= 5*time.Second {
 			log.Warn("state recovery waiting", "error", err, "retry_in", backoff)
 			warned = true
