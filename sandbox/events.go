@@ -17,12 +17,17 @@ func (m *Manager) HandleExit(e events.Exit) {
 	}
 	sb.mu.Lock()
 	changed := sb.state == StateReady
+	expected := sb.stopping
 	sb.state = StateNotReady
 	sb.exitedAt = e.At
 	sb.mu.Unlock()
 	if changed {
 		m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
-		m.opts.Log.Warn("pause process of sandbox exited", "sandbox", sb.ID, "status", e.Status)
+		if expected {
+			m.opts.Log.Debug("pause process of a stopping sandbox exited", "sandbox", sb.ID, "status", e.Status)
+		} else {
+			m.opts.Log.Warn("pause process of sandbox exited", "sandbox", sb.ID, "status", e.Status)
+		}
 		if err := m.persist(sb, false); err != nil {
 			m.opts.Log.Error("checkpoint sandbox", "sandbox", sb.ID, "error", err)
 		}

@@ -73,6 +73,9 @@ type Sandbox struct {
 	// sandbox never runs again, so later stops have nothing left to do.
 	// Not checkpointed: after a restart the first stop runs in full.
 	stopped bool
+	// stopping is set before a stop kills the pause process, so that its
+	// exit reads as expected, not as a pause that died on its own.
+	stopping bool
 }
 
 // Status is a consistent snapshot of a sandbox's mutable state.

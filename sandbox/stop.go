@@ -45,6 +45,9 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	if stopped {
 		return nil
 	}
+	sb.mu.Lock()
+	sb.stopping = true
+	sb.mu.Unlock()
 	if err := m.controllerOf(sb).Stop(ctx, sb); err != nil {
 		return err
 	}

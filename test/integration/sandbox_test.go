@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,6 +143,11 @@ func TestPodSandboxLifecycle(t *testing.T) {
 	if reachable(ip) {
 		t.Errorf("pod IP %s still answers after stop", ip)
 	}
+	// The pause process cricket killed is no news: an operator reads a
+	// warning about it as a pod whose pause died on its own.
+	if strings.Contains(d.Log(), "pause process of sandbox exited") {
+		t.Errorf("a normal stop logged the pause's exit as unexpected:\n%s", d.Log())
+	}
 	removePod(t, d, id)
 	removePod(t, d, id) // idempotent
 	_, err = d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: id})
@@ -152,6 +158,35 @@ func TestPodSandboxLifecycle(t *testing.T) {
 	if id2 == id {
 		t.Fatal("new sandbox reused the old ID")
 	}
+}
+
+// TestPauseDeathMakesPodNotReady: a pause process that dies on its own
+// (OOM killer, an operator's kill) ends the pod: NOTREADY, which tells
+// kubelet to recreate it, and a warning in the log, unlike a stop's kill.
+func TestPauseDeathMakesPodNotReady(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	id := runPod(t, d, podConfig("pausedies"))
+	pid, err := strconv.Atoi(pausePID(t, d, id))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pause pid %d: %v", pid, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "pod NOTREADY after its pause died", func() bool {
+		return podStatus(t, d, id).State == runtime.PodSandboxState_SANDBOX_NOTREADY
+	})
+	waitFor(t, 10*time.Second, "a warning naming the pod", func() bool {
+		for _, line := range strings.Split(d.Log(), "\n") {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "pause process of sandbox exited") && strings.Contains(line, id) {
+				return true
+			}
+		}
+		return false
+	})
+	stopPod(t, d, id)
+	removePod(t, d, id)
 }
 
 func TestSandboxNameIsReserved(t *testing.T) {
