@@ -91,7 +91,7 @@ func (p *pinnedController) Release(ctx context.Context, sb *Sandbox) error {
 // answer) is killed.
 func (p *pinnedController) Delete(ctx context.Context, sb *Sandbox) error {
 	if !p.m.shutdownShim(ctx, sb, true) {
-		p.m.killShims(func(id string) bool { return id == sb.ID })
+		p.m.killShims(func(_ int, id string) bool { return id == sb.ID })
 	}
 	return unpinNamespaces(sb)
 }

@@ -10,35 +10,74 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/internal/shimclient"
 )
 
 // killOrphanShims kills shim processes of cricket's namespace on its
-// containerd whose group (sandbox) cricket does not know. containerd can
-// lose track of a shim when the task creation that started it is cut off
-// (cricketd killed mid-RunPodSandbox); nobody else would ever stop it.
-// Runs during recovery, when no sandbox is being created.
+// containerd that no known sandbox owns. containerd can lose track of a
+// shim when the task creation that started it is cut off (cricketd killed
+// mid-RunPodSandbox); nobody else would ever stop it. Runs during
+// recovery, when no sandbox is being created.
 //
 // A shim is named (-id) after the first task it ran: a pause container's
-// is the sandbox's ID. A pinned sandbox's shim is too while it runs from
-// startShim, but once that shim exited with the pod's last task, containerd
-// spawns the next one for a container, named after the container: such a
-// shim belongs to a known sandbox through its container's label.
+// is the sandbox's ID, and so is the one startShim starts for a pinned
+// sandbox. Once that one exited with the pod's last task, containerd
+// spawns the next for a container and names it after that container,
+// which may be removed while the shim hosts the pod's other containers.
+// Such a shim still listens at the pod's shim address (the address
+// derives from the group, the sandbox's ID), so it is found by asking
+// each pinned sandbox's address which shim answers; a shim named after a
+// container containerd still labels with a known sandbox is kept too.
+// When containerd cannot say, the shim is kept: killing it would kill
+// running containers.
 func (m *Manager) killOrphanShims(ctx context.Context, known map[string]bool) {
-	m.killShims(func(id string) bool {
-		if known[id] {
+	owned := m.pinnedShimPIDs(ctx)
+	m.killShims(func(pid int, id string) bool {
+		if known[id] || owned[pid] {
 			return false
 		}
-		if c, err := m.client.LoadContainer(ctx, id); err == nil {
-			if labels, err := c.Labels(ctx); err == nil && known[labels[LabelSandboxID]] {
-				return false
-			}
+		c, err := m.client.LoadContainer(ctx, id)
+		if err != nil {
+			return errdefs.IsNotFound(err)
 		}
-		return true
+		labels, err := c.Labels(ctx)
+		return err == nil && !known[labels[LabelSandboxID]]
 	})
 }
 
-// killShims kills the shims of cricket's namespace whose group matches.
-func (m *Manager) killShims(match func(group string) bool) {
+// pinnedShimPIDs returns the process IDs of the shims that answer at the
+// shim addresses of the known pinned sandboxes.
+func (m *Manager) pinnedShimPIDs(ctx context.Context) map[int]bool {
+	pids := map[int]bool{}
+	for _, sb := range m.store.List(nil) {
+		sb.mu.Lock()
+		addr := sb.shimAddress
+		sb.mu.Unlock()
+		if addr == "" {
+			continue
+		}
+		c, shim, err := shimclient.Dial(addr, time.Second)
+		if err != nil {
+			continue // no shim there: the pod has no container running
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := shim.Connect(cctx, &taskapi.ConnectRequest{ID: sb.ID})
+		cancel()
+		c.Close()
+		if err == nil && r.ShimPid != 0 {
+			pids[int(r.ShimPid)] = true
+		}
+	}
+	return pids
+}
+
+// killShims kills the shims of cricket's namespace that match, by process
+// ID and -id (the first task's ID).
+func (m *Manager) killShims(match func(pid int, id string) bool) {
 	if m.opts.ContainerdAddress == "" {
 		return
 	}
@@ -65,7 +104,7 @@ func (m *Manager) killShims(match func(group string) bool) {
 				flags[args[i]] = args[i+1]
 			}
 		}
-		if flags["-namespace"] != m.opts.Namespace || flags["-address"] != m.opts.ContainerdAddress || !match(flags["-id"]) {
+		if flags["-namespace"] != m.opts.Namespace || flags["-address"] != m.opts.ContainerdAddress || !match(pid, flags["-id"]) {
 			continue
 		}
 		m.opts.Log.Warn("killing a shim no sandbox owns (left by an interrupted creation)", "pid", pid, "group", flags["-id"])

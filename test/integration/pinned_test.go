@@ -155,21 +155,32 @@ func TestPinnedSandboxSurvivesCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the pod's shim to exit with its last task", func() bool { return len(d.Resources(t).Shims) == 0 })
+	// containerd spawns the next shim for c2 and names it after c2; c3
+	// joins it. Once c2 is removed (kubelet's garbage collection of a
+	// restarted container), the shim bears the name of a container that
+	// no longer exists, yet it hosts c3.
 	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
+	c3 := runContainer(t, d, podID, pod, ctrConfig("c3", img, "sleep", "3600"))
+	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: c2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c2}); err != nil {
+		t.Fatal(err)
+	}
 
 	d.Kill()
 	d.Start()
 	if st := podStatus(t, d, podID); st.State != runtime.PodSandboxState_SANDBOX_READY {
 		t.Fatalf("pinned pod after restart: %v", st.State)
 	}
-	if st := containerStatus(t, d, c2); st.State != runtime.ContainerState_CONTAINER_RUNNING {
-		t.Fatalf("container after restart: %v", st.State)
+	if st := containerStatus(t, d, c3); st.State != runtime.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("container after restart: %v (%s)", st.State, st.Reason)
 	}
-	if got := execOut(t, d, c2, "hostname"); got != "pinned-crash" {
+	if got := execOut(t, d, c3, "hostname"); got != "pinned-crash" {
 		t.Errorf("hostname %q after restart", got)
 	}
-	c3 := runContainer(t, d, podID, pod, ctrConfig("c3", img, "sleep", "3600"))
-	if got := execOut(t, d, c3, "readlink", "/proc/self/ns/uts"); got != uts {
+	c4 := runContainer(t, d, podID, pod, ctrConfig("c4", img, "sleep", "3600"))
+	if got := execOut(t, d, c4, "readlink", "/proc/self/ns/uts"); got != uts {
 		t.Errorf("container created after the restart is in UTS namespace %s, want the pod's %s", got, uts)
 	}
 	removePod(t, d, podID)
