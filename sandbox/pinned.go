@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -155,16 +154,11 @@ func pinNamespaces(sb *Sandbox) error {
 	})
 }
 
-// writeSysctls sets sysctls through /proc/sys. A key is dotted
-// ("net.ipv4.ip_forward") or, if it holds a slash, already a path (which
-// lets a name contain dots: "net/ipv4/conf/eth0.100/forwarding").
+// writeSysctls sets sysctls (validated: see validateSysctl) through
+// /proc/sys.
 func writeSysctls(kv map[string]string) error {
 	for k, v := range kv {
-		path := k
-		if !strings.Contains(k, "/") {
-			path = strings.ReplaceAll(k, ".", "/")
-		}
-		if err := os.WriteFile(filepath.Join("/proc/sys", path), []byte(v), 0); err != nil {
+		if err := os.WriteFile(filepath.Join("/proc/sys", sysctlPath(k)), []byte(v), 0); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
 	}

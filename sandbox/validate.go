@@ -77,9 +77,25 @@ func sysctlNamespace(key string) specs.LinuxNamespaceType {
 	return ""
 }
 
+// sysctlPath is a sysctl's path under /proc/sys. A key is dotted
+// ("net.ipv4.ip_forward") or, if it holds a slash, already a path (which
+// lets a name contain dots: "net/ipv4/conf/eth0.100/forwarding").
+func sysctlPath(key string) string {
+	if strings.Contains(key, "/") {
+		return key
+	}
+	return strings.ReplaceAll(key, ".", "/")
+}
+
 // validateSysctl accepts only sysctls that live in a namespace the pod owns:
-// setting any other would change the host.
+// setting any other would change the host. A path that could leave the
+// key's own directory ("net/../kernel/core_pattern") is no sysctl name.
 func validateSysctl(key string, hostNet, hostIPC bool) error {
+	for _, seg := range strings.Split(sysctlPath(key), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return invalid("sysctl %q is not a sysctl name (empty, . or .. path element)", key)
+		}
+	}
 	switch sysctlNamespace(key) {
 	case specs.IPCNamespace:
 		if hostIPC {
