@@ -59,7 +59,17 @@ func (p *pinnedController) Create(ctx context.Context, sb *Sandbox, _ *image.Ima
 	t.Step("pin")
 	addr, err := p.m.startShim(ctx, sb)
 	if err != nil {
-		return 0, err
+		if ctx.Err() != nil {
+			return 0, err
+		}
+		// The shim ahead only saves the first container its spawn; without
+		// it containerd spawns one then, as for any runtime. A shim whose
+		// start protocol differs (containerd 2.3's shims want bootstrap
+		// parameters on stdin) fails here; anything it left is killed.
+		p.m.opts.Log.Warn("could not start the pod's shim ahead; containerd will start one with its first container",
+			"sandbox", sb.ID, "error", err)
+		p.m.killShims(func(_ int, id string) bool { return id == sb.ID })
+		addr = ""
 	}
 	t.Step("shim")
 	sb.mu.Lock()

@@ -45,6 +45,8 @@ type DaemonOptions struct {
 	// NoReadyWait makes Start return once the daemon answers, without
 	// waiting for RuntimeReady (for tests of an unready runtime).
 	NoReadyWait bool
+	// Env is added to cricketd's environment (after the test process's).
+	Env []string
 }
 
 // Daemon is a cricketd process under test and CRI clients connected to it.
@@ -61,6 +63,7 @@ type Daemon struct {
 
 	tb          testing.TB
 	noReadyWait bool
+	env         []string
 	conn        *grpc.ClientConn
 	cmd         *exec.Cmd
 	exited      chan struct{}
@@ -132,6 +135,7 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	d := &Daemon{
 		Registry:    reg,
 		noReadyWait: opts.NoReadyWait,
+		env:         opts.Env,
 		Network:     opts.Network,
 		PauseImage:  pause,
 		Dir:         dir,
@@ -161,7 +165,7 @@ func (d *Daemon) Start() {
 		d.tb.Fatal(err)
 	}
 	cmd := exec.Command(self, "--config", d.ConfigPath)
-	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd.Env = append(append(os.Environ(), daemonEnv+"=1"), d.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -188,3 +188,50 @@ func TestPinnedSandboxSurvivesCrash(t *testing.T) {
 		t.Fatalf("pinned pod left behind after a restart:\n%s", diff)
 	}
 }
+
+// TestPinnedSandboxWithoutShimAhead: when the pod's shim cannot be started
+// ahead (here a shim whose start command fails, as a containerd 2.3 shim's
+// does for the old start protocol), the pod still runs: containerd spawns
+// the shim with the first container, and nothing is left behind.
+func TestPinnedSandboxWithoutShimAhead(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	fake := "#!/bin/sh\necho 'shim was started through the deprecated API' >&2\nexit 1\n"
+	if err := os.WriteFile(bin+"/containerd-shim-runc-v2", []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{
+		Network:   testrig.NewPodNetwork(),
+		Env:       []string{"PATH=" + bin + ":" + os.Getenv("PATH")},
+		Configure: func(c *config.Config) { c.SandboxMode = config.SandboxModePinned },
+	})
+	img := busybox(t, d)
+	before := d.Resources(t)
+	pod := kubeletPod("noshimahead")
+	podID := runPod(t, d, pod)
+	if info := sandboxInfo(t, d, podID); !strings.Contains(info, `"sandboxMode":"pinned"`) {
+		t.Fatalf("pod is not pinned: %s", info)
+	}
+	if !strings.Contains(d.Log(), "could not start the pod's shim ahead") {
+		t.Error("the failed shim start was not logged")
+	}
+	if n := len(d.Resources(t).Shims); n != 0 {
+		t.Errorf("%d shims run for a pod whose shim start failed, want none before its first container", n)
+	}
+	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
+	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
+	if got := execOut(t, d, c1, "hostname"); got != "noshimahead" {
+		t.Errorf("hostname %q", got)
+	}
+	if a, b := execOut(t, d, c1, "readlink", "/proc/self/ns/uts"), execOut(t, d, c2, "readlink", "/proc/self/ns/uts"); a != b {
+		t.Errorf("containers in UTS namespaces %s and %s, want the pod's", a, b)
+	}
+	if n := len(d.Resources(t).Shims); n != 1 {
+		t.Errorf("%d shims for the pod's containers, want 1", n)
+	}
+	stopPod(t, d, podID)
+	removePod(t, d, podID)
+	if diff := before.Diff(d.Resources(t)); diff != "" {
+		t.Fatalf("pod without a shim ahead left behind:\n%s", diff)
+	}
+}
