@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/mounts"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -44,7 +45,40 @@ func (m *Manager) Recover(ctx context.Context) error {
 	}
 	m.removeOrphans(ctx, known)
 	m.killOrphanShims(ctx, known)
+	m.removeOrphanDirs(known)
 	return nil
+}
+
+// removeOrphanDirs removes the volatile directories of sandboxes that no
+// checkpoint owns, with what is mounted in them (a pinned pod's namespace
+// pins, a pod's /dev/shm): a rollback or removal whose file clean-up
+// failed dropped the checkpoint anyway, and an unreadable checkpoint is
+// removed, so nothing else would ever release them. A directory that
+// keeps a mount is left for the next start.
+func (m *Manager) removeOrphanDirs(known map[string]bool) {
+	base := filepath.Join(m.opts.State, "sandboxes")
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			m.opts.Log.Error("list sandbox directories for orphan check", "error", err)
+		}
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || known[e.Name()] {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		m.opts.Log.Warn("removing sandbox directory without a sandbox", "path", dir)
+		mounts.UnmountUnder(dir)
+		if left := mounts.Under(dir); len(left) > 0 {
+			m.opts.Log.Error("sandbox directory without a sandbox keeps mounts", "path", dir, "mounts", left)
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			m.opts.Log.Error("remove sandbox directory without a sandbox", "path", dir, "error", err)
+		}
+	}
 }
 
 // rollback undoes a creation interrupted by a crash.

@@ -1,5 +1,6 @@
-// Package mounts lists and removes the mounts below a directory, as the
-// test rig and the benchmark need when they tear down what a daemon left.
+// Package mounts lists and removes the mounts below a directory: what the
+// test rig and the benchmark tear down after a daemon, and what sandbox
+// recovery finds in a directory no sandbox owns.
 package mounts
 
 import (

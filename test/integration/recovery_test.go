@@ -301,3 +301,47 @@ func TestRecoveryTaskTheShimForgot(t *testing.T) {
 		t.Errorf("after removing everything: %+v", r)
 	}
 }
+
+// TestRecoveryRemovesOrphanSandboxDirs: a pod directory whose checkpoint
+// is gone (a clean-up that failed half way, an unreadable checkpoint)
+// still holds mounts: a pinned namespace and the pod's /dev/shm. The next
+// start releases them and removes the directory; a live pod's stays.
+func TestRecoveryRemovesOrphanSandboxDirs(t *testing.T) {
+	t.Parallel()
+	d := pinnedDaemon(t, testrig.NewPodNetwork())
+	live := runPod(t, d, kubeletPod("live"))
+	orphan := filepath.Join(d.Config.State, "sandboxes", strings.Repeat("ab", 32))
+	if err := os.MkdirAll(filepath.Join(orphan, "ns"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(orphan, "shm"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("shm", filepath.Join(orphan, "shm"), "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatal(err)
+	}
+	pin := filepath.Join(orphan, "ns", "uts")
+	if err := os.WriteFile(pin, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("/proc/self/ns/uts", pin, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mounts.UnmountUnder(orphan); os.RemoveAll(orphan) })
+
+	d.Kill()
+	d.Start()
+	if m := mounts.Under(orphan); len(m) != 0 {
+		t.Errorf("mounts of a sandbox directory without a sandbox survive recovery: %v", m)
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("sandbox directory without a sandbox survives recovery: %v", err)
+	}
+	if st := podStatus(t, d, live); st.State != runtime.PodSandboxState_SANDBOX_READY {
+		t.Errorf("live pod after recovery: %v", st.State)
+	}
+	if m := mounts.Under(filepath.Join(d.Config.State, "sandboxes", live)); len(m) == 0 {
+		t.Error("the live pinned pod lost its mounts")
+	}
+	removePod(t, d, live)
+}
