@@ -37,8 +37,8 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 	if err != nil {
 		return "", err
 	}
-	if sb.Status().State != sandbox.StateReady {
-		return "", fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	if err := acceptsContainers(sb); err != nil {
+		return "", err
 	}
 	key := nameKey(cfg.GetMetadata(), sb.Name())
 	return m.names.Create(m.ctx(ctx), key, newID, func(ctx context.Context, id string) error {
@@ -317,4 +317,16 @@ func userNS(sb *sandbox.Sandbox) *spec.UserNS {
 		return nil
 	}
 	return &spec.UserNS{UIDs: u.UIDs, GIDs: u.GIDs}
+}
+
+// acceptsContainers says whether containers may be created or started in
+// a sandbox: it must be ready and not on its way down.
+func acceptsContainers(sb *sandbox.Sandbox) error {
+	switch st := sb.Status(); {
+	case st.State != sandbox.StateReady:
+		return fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	case st.Stopping:
+		return fmt.Errorf("sandbox %s is stopping: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	return nil
 }

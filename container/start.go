@@ -12,7 +12,6 @@ import (
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/steps"
-	"github.com/cricket-cri/cricket/sandbox"
 )
 
 // Start starts a created container: its task joins the pod's shim, and its
@@ -32,8 +31,8 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("sandbox of container %s: %w", c.ID, err)
 	}
-	if sb.Status().State != sandbox.StateReady {
-		return fmt.Errorf("sandbox %s of container %s is not ready: %w", sb.ID, c.ID, errdefs.ErrFailedPrecondition)
+	if err := acceptsContainers(sb); err != nil {
+		return fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	if err := m.start(ctx, c); err != nil {
 		c.mu.Lock()

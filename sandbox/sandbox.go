@@ -73,8 +73,11 @@ type Sandbox struct {
 	// sandbox never runs again, so later stops have nothing left to do.
 	// Not checkpointed: after a restart the first stop runs in full.
 	stopped bool
-	// stopping is set before a stop kills the pause process, so that its
-	// exit reads as expected, not as a pause that died on its own.
+	// stopping is set when a stop begins: containers are no longer
+	// created or started in the pod (a start racing the stop would run in
+	// namespaces about to lose their network), and the pause process's
+	// exit reads as expected, not as a pause that died on its own. Not
+	// checkpointed: a stop interrupted by a restart is begun again.
 	stopping bool
 }
 
@@ -85,13 +88,15 @@ type Status struct {
 	IP            string
 	AdditionalIPs []string
 	CNIResult     json.RawMessage
+	// Stopping is set once a stop began: the pod takes no new containers.
+	Stopping bool
 }
 
 // Status returns the sandbox's current state.
 func (s *Sandbox) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs, CNIResult: s.cniResult}
+	return Status{State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs, CNIResult: s.cniResult, Stopping: s.stopping}
 }
 
 // Name returns the pod's name, namespace, uid and attempt as one key: the

@@ -33,6 +33,9 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	t := steps.Start("StopPodSandbox")
 	defer t.Done(m.opts.Log, "sandbox", sb.ID)
+	sb.mu.Lock()
+	sb.stopping = true
+	sb.mu.Unlock()
 	if m.containers != nil {
 		if err := m.containers.StopPod(ctx, sb.ID); err != nil {
 			return fmt.Errorf("stop containers of sandbox %s: %w", sb.ID, err)
@@ -45,9 +48,6 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	if stopped {
 		return nil
 	}
-	sb.mu.Lock()
-	sb.stopping = true
-	sb.mu.Unlock()
 	if err := m.controllerOf(sb).Stop(ctx, sb); err != nil {
 		return err
 	}

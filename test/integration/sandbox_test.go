@@ -2,10 +2,12 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -197,5 +199,54 @@ func TestSandboxNameIsReserved(t *testing.T) {
 	wantCode(t, err, codes.AlreadyExists)
 	if !strings.Contains(err.Error(), id) {
 		t.Fatalf("error does not name the existing sandbox %s: %v", id, err)
+	}
+}
+
+// TestStopPodSandboxRacingStartContainer: once StopPodSandbox returned, no
+// container of the pod runs, whatever StartContainer calls raced it; each
+// start either ran before the stop (and was stopped by it) or was refused
+// with FailedPrecondition.
+func TestStopPodSandboxRacingStartContainer(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	img := busybox(t, d)
+	for round := range 3 {
+		pod := podConfig(fmt.Sprintf("stoprace%d", round))
+		podID := runPod(t, d, pod)
+		var ids []string
+		for i := range 4 {
+			ids = append(ids, createContainer(t, d, podID, pod, ctrConfig(fmt.Sprintf("c%d", i), img, "sleep", "3600")))
+		}
+		var wg sync.WaitGroup
+		go1 := make(chan struct{})
+		startErrs := make([]error, len(ids))
+		for i, id := range ids {
+			wg.Go(func() {
+				<-go1
+				// Spread the starts over the stop's course.
+				time.Sleep(time.Duration(i) * 15 * time.Millisecond)
+				_, startErrs[i] = d.Runtime.StartContainer(d.Ctx(), &runtime.StartContainerRequest{ContainerId: id})
+			})
+		}
+		var stopErr error
+		wg.Go(func() {
+			<-go1
+			_, stopErr = d.Runtime.StopPodSandbox(d.Ctx(), &runtime.StopPodSandboxRequest{PodSandboxId: podID})
+		})
+		close(go1)
+		wg.Wait()
+		if stopErr != nil {
+			t.Fatalf("StopPodSandbox: %v", stopErr)
+		}
+		// Each start was refused, or ran before the stop, which stopped it.
+		for i, id := range ids {
+			if startErrs[i] != nil && codeOf(startErrs[i]) != codes.FailedPrecondition {
+				t.Errorf("StartContainer(%s) racing the stop: %v, want success or FailedPrecondition", id, startErrs[i])
+			}
+			if st := containerStatus(t, d, id); st.State == runtime.ContainerState_CONTAINER_RUNNING {
+				t.Errorf("round %d: container %s runs after its pod's stop returned (start error %v)", round, id, startErrs[i])
+			}
+		}
+		removePod(t, d, podID)
 	}
 }
