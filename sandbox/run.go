@@ -143,7 +143,10 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			att, err := m.network.Attach(ctx, m.networkPod(sb))
 			ch <- attached{att, err}
 		}()
-		if !usernsNet {
+		// A sysctl of the pod's eth0 can be set only once the attach
+		// created it, and must be set after the attach's own settings.
+		netFirst := !usernsNet && hasNetDeviceSysctl(sb.Config.GetLinux().GetSysctls())
+		if !usernsNet && !netFirst {
 			if err := createHolder(); err != nil {
 				<-ch // the undo stack must not run under a live attach
 				return err
@@ -159,6 +162,11 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		sb.mu.Lock()
 		sb.ip, sb.additionalIPs, sb.cniResult, sb.netAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
 		sb.mu.Unlock()
+		if netFirst {
+			if err := createHolder(); err != nil {
+				return err
+			}
+		}
 	}
 	if err := writeHosts(sb, ip); err != nil {
 		return fmt.Errorf("sandbox %s hosts file: %w", id, err)

@@ -87,6 +87,26 @@ func sysctlPath(key string) string {
 	return strings.ReplaceAll(key, ".", "/")
 }
 
+// netDeviceSysctl reports whether a sysctl is one of a network device's
+// (net.ipv4.conf.eth0.*, net.ipv6.neigh.eth0.*): it exists only once the
+// network is attached, and the attach may set it too.
+func netDeviceSysctl(key string) bool {
+	p := strings.Split(sysctlPath(key), "/")
+	return len(p) > 3 && p[0] == "net" && (p[1] == "ipv4" || p[1] == "ipv6") &&
+		(p[2] == "conf" || p[2] == "neigh") && p[3] != "all" && p[3] != "default"
+}
+
+// hasNetDeviceSysctl reports whether any of the sysctls is a network
+// device's.
+func hasNetDeviceSysctl(sysctls map[string]string) bool {
+	for k := range sysctls {
+		if netDeviceSysctl(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // validateSysctl accepts only sysctls that live in a namespace the pod owns:
 // setting any other would change the host. A path that could leave the
 // key's own directory ("net/../kernel/core_pattern") is no sysctl name.

@@ -36,3 +36,21 @@ func TestValidateSysctl(t *testing.T) {
 		}
 	}
 }
+
+func TestNetDeviceSysctl(t *testing.T) {
+	for key, want := range map[string]bool{
+		"net.ipv4.conf.eth0.arp_announce":     true,
+		"net/ipv4/conf/eth0.100/forwarding":   true,
+		"net.ipv6.neigh.eth0.retrans_time_ms": true,
+		"net.ipv4.conf.all.arp_announce":      false,
+		"net.ipv6.conf.default.disable_ipv6":  false,
+		"net.ipv4.ip_unprivileged_port_start": false,
+		"net.core.somaxconn":                  false,
+		"kernel.shm_rmid_forced":              false,
+		"net.ipv4.conf":                       false,
+	} {
+		if got := netDeviceSysctl(key); got != want {
+			t.Errorf("netDeviceSysctl(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -427,5 +428,34 @@ func TestRunPodSandboxRetryAfterTimeoutGetsTheSameSandbox(t *testing.T) {
 	wantCode(t, err, codes.AlreadyExists)
 	if got := d.Network.Allocations(); len(got) != 1 {
 		t.Fatalf("allocations %v, want one", got)
+	}
+}
+
+// TestPodEth0Sysctl: a sysctl of the pod's eth0 exists only once the
+// network is attached; it is set in both sandbox modes, with CNI.
+func TestPodEth0Sysctl(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{config.SandboxModePause, config.SandboxModePinned} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Configure: func(c *config.Config) {
+				c.SandboxMode = mode
+			}})
+			img := busybox(t, d)
+			pod := kubeletPod("eth0sysctl")
+			pod.Linux.Sysctls = map[string]string{"net.ipv4.conf.eth0.arp_announce": "2", "net.ipv4.ip_unprivileged_port_start": "100"}
+			podID := runPod(t, d, pod)
+			c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
+			for path, want := range map[string]string{
+				"/proc/sys/net/ipv4/conf/eth0/arp_announce":     "2",
+				"/proc/sys/net/ipv4/ip_unprivileged_port_start": "100",
+			} {
+				if got := execOut(t, d, c, "cat", path); got != want {
+					t.Errorf("%s = %q, want %q", path, got, want)
+				}
+			}
+			stopPod(t, d, podID)
+			removePod(t, d, podID)
+		})
 	}
 }
