@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containerd/cgroups/v3"
@@ -145,6 +146,12 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 	defer t.Done(m.opts.Log, "container", c.ID)
 	ctx, cancel := context.WithTimeout(m.ctx(context.Background()), time.Minute)
 	defer cancel()
+	// The OOM event and the exit event come separately, in no set order;
+	// the kernel's count in the container's cgroup (gone once the task is
+	// deleted) tells now.
+	if cgroupOOMKilled(c.CgroupPath) {
+		m.HandleOOM(c.ID)
+	}
 	m.deleteExitedTask(ctx, c)
 	t.Step("delete")
 	c.mu.Lock()
@@ -211,4 +218,28 @@ func (m *Manager) taskExit(ctx context.Context, id string) (int32, time.Time, bo
 		return 0, time.Time{}, false
 	}
 	return int32(st.ExitStatus), st.ExitTime, true
+}
+
+// cgroupOOMKilled reports whether the kernel's OOM killer killed a process
+// of the cgroup at path (cgroupfs, relative to the hierarchy): the oom_kill
+// count of the memory controller (cgroup v1 memory.oom_control, v2
+// memory.events).
+func cgroupOOMKilled(path string) bool {
+	if path == "" {
+		return false
+	}
+	file := filepath.Join("/sys/fs/cgroup", "memory", path, "memory.oom_control")
+	if cgroups.Mode() == cgroups.Unified {
+		file = filepath.Join("/sys/fs/cgroup", path, "memory.events")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
+			return true
+		}
+	}
+	return false
 }
