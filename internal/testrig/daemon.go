@@ -308,6 +308,9 @@ func (d *Daemon) cleanup() {
 	if d.Network != nil {
 		d.Network.remove()
 	}
+	if left := removeCgroupTree(d.CgroupParent("")); len(left) > 0 {
+		d.tb.Logf("pod cgroups still hold processes after the daemon's clean-up: %v", left)
+	}
 	mounts.UnmountUnder(d.Dir)
 	os.RemoveAll(d.Dir)
 }

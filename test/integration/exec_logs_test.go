@@ -146,7 +146,7 @@ func TestResourcesAndUpdate(t *testing.T) {
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
 	img := busybox(t, d)
 	pod := podConfig("res")
-	pod.Linux.CgroupParent = "/ck-" + d.Config.Containerd.Namespace
+	pod.Linux.CgroupParent = d.CgroupParent("")
 	podID := runPod(t, d, pod)
 	cfg := ctrConfig("limited", img, "sleep", "3600")
 	cfg.Linux.Resources = &runtime.LinuxContainerResources{

@@ -47,7 +47,7 @@ func crashMidOperation(t *testing.T, nw *testrig.PodNetwork, pinned bool) {
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)
 	}
-	parent := "/ck-" + d.Config.Containerd.Namespace
+	parent := d.CgroupParent("")
 	base := d.Resources(t, parent)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for i := range 12 {
@@ -138,7 +138,7 @@ func TestParallelPodsLoad(t *testing.T) {
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)
 	}
-	parent := "/ck-" + d.Config.Containerd.Namespace
+	parent := d.CgroupParent("")
 	base := d.Resources(t, parent)
 	const pods = 50
 	for round := range 2 {

@@ -252,7 +252,7 @@ func TestCNIFailureLeavesNothingBehind(t *testing.T) {
 	nw.FailADD = true
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
 	pod := podConfig("cnifail")
-	pod.Linux.CgroupParent = "/ck-" + d.Config.Containerd.Namespace
+	pod.Linux.CgroupParent = d.CgroupParent("")
 	// Pull the sandbox image first so the baseline holds its snapshots.
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)
@@ -279,7 +279,7 @@ func TestSandboxCyclesLeaveNothingBehind(t *testing.T) {
 func testSandboxCyclesLeaveNothingBehind(t *testing.T, nw *testrig.PodNetwork) {
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
 	img := busybox(t, d)
-	parent := "/ck-" + d.Config.Containerd.Namespace
+	parent := d.CgroupParent("")
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestPodCgroupParentOOMScoreAndSharedShim(t *testing.T) {
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
 	img := busybox(t, d)
 	pod := podConfig("cg")
-	pod.Linux.CgroupParent = "/ck-" + d.Config.Containerd.Namespace + "/pod-cg"
+	pod.Linux.CgroupParent = d.CgroupParent("pod-cg")
 	podID := runPod(t, d, pod)
 	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
 	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))

@@ -28,7 +28,7 @@ func TestPodStatsAndMetrics(t *testing.T) {
 	}})
 	img := httpdImage(t, d, 80)
 	pod := podConfig("stats")
-	pod.Linux.CgroupParent = "/ck-" + d.Config.Containerd.Namespace + "/pod-stats"
+	pod.Linux.CgroupParent = d.CgroupParent("pod-stats")
 	podID := runPod(t, d, pod)
 	cfg := ctrConfig("web", img)
 	cfg.Linux.Resources = &runtime.LinuxContainerResources{CpuPeriod: 100000, CpuQuota: 50000, CpuShares: 256, MemoryLimitInBytes: 128 << 20}

@@ -51,7 +51,7 @@ func TestPinnedSandbox(t *testing.T) {
 func testPinnedSandbox(t *testing.T, nw *testrig.PodNetwork) {
 	d := pinnedDaemon(t, nw)
 	img := busybox(t, d)
-	parent := "/ck-" + d.Config.Containerd.Namespace
+	parent := d.CgroupParent("")
 	before := d.Resources(t, parent)
 
 	pod := kubeletPod("pinned")

@@ -192,6 +192,9 @@ func TestHostRebootSimulation(t *testing.T) {
 	var ids []string
 	for i := range 2 {
 		pod := podConfig(fmt.Sprintf("reboot-%d", i))
+		// The killed processes' cgroups stay (a real reboot empties
+		// cgroupfs); under the rig's parent, its clean-up removes them.
+		pod.Linux.CgroupParent = d.CgroupParent("")
 		id := runPod(t, d, pod)
 		runContainer(t, d, id, pod, ctrConfig("c", img, "sleep", "3600"))
 		ids = append(ids, id)
