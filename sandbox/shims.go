@@ -12,6 +12,7 @@ import (
 	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/internal/shimclient"
@@ -25,21 +26,31 @@ import (
 //
 // A shim is named (-id) after the first task it ran: a pause container's
 // is the sandbox's ID, and so is the one startShim starts for a pinned
-// sandbox. Once that one exited with the pod's last task, containerd
-// spawns the next for a container and names it after that container,
-// which may be removed while the shim hosts the pod's other containers.
-// Such a shim still listens at the pod's shim address (the address
-// derives from the group, the sandbox's ID), so it is found by asking
-// each pinned sandbox's address which shim answers; a shim named after a
-// container containerd still labels with a known sandbox is kept too.
-// When containerd cannot say, the shim is kept: killing it would kill
-// running containers.
+// sandbox. Once that one exited with the pod's last task (or when none
+// was started ahead), containerd spawns the next for a container and
+// names it after that container, which may be removed while the shim
+// hosts the pod's other containers. So a shim is kept when its name is a
+// known sandbox's, when it answers at a pinned sandbox's shim address
+// (every shim of a pod listens there: the address derives from the
+// group), when it is the parent of a task containerd lists, or when it is
+// named after a container of a known sandbox. When containerd cannot say,
+// nothing is killed: killing a shim kills the containers it hosts.
 func (m *Manager) killOrphanShims(ctx context.Context, known map[string]bool) {
-	owned := m.pinnedShimPIDs(ctx)
+	owned, err := m.taskShimPIDs(ctx)
+	if err != nil {
+		m.opts.Log.Warn("cannot tell which shims host tasks; orphan shims stay until the next start", "error", err)
+		return
+	}
+	for pid := range m.pinnedShimPIDs(ctx) {
+		owned[pid] = true
+	}
 	m.killShims(func(pid int, id string) bool {
 		if known[id] || owned[pid] {
 			return false
 		}
+		// Named after a container of a known pod: it may host only exited
+		// tasks (no process to find it by), whose exit statuses recovery
+		// still has to read.
 		c, err := m.client.LoadContainer(ctx, id)
 		if err != nil {
 			return errdefs.IsNotFound(err)
@@ -47,6 +58,42 @@ func (m *Manager) killOrphanShims(ctx context.Context, known map[string]bool) {
 		labels, err := c.Labels(ctx)
 		return err == nil && !known[labels[LabelSandboxID]]
 	})
+}
+
+// taskShimPIDs returns the process IDs of the shims that host the tasks
+// containerd lists in cricket's namespace: a task's process is its shim's
+// child.
+func (m *Manager) taskShimPIDs(ctx context.Context) (map[int]bool, error) {
+	resp, err := m.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, err
+	}
+	pids := map[int]bool{}
+	for _, t := range resp.Tasks {
+		if t.Pid == 0 {
+			continue
+		}
+		if ppid := parentPID(int(t.Pid)); ppid > 1 {
+			pids[ppid] = true
+		}
+	}
+	return pids, nil
+}
+
+// parentPID is the parent of pid, or 0 when it is gone.
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // pinnedShimPIDs returns the process IDs of the shims that answer at the

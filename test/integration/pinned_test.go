@@ -229,6 +229,22 @@ func TestPinnedSandboxWithoutShimAhead(t *testing.T) {
 	if n := len(d.Resources(t).Shims); n != 1 {
 		t.Errorf("%d shims for the pod's containers, want 1", n)
 	}
+	// The shim is named after c1; once c1 is removed, a restarted cricketd
+	// must still see that the shim hosts c2.
+	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: c1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c1}); err != nil {
+		t.Fatal(err)
+	}
+	d.Kill()
+	d.Start()
+	if st := containerStatus(t, d, c2); st.State != runtime.ContainerState_CONTAINER_RUNNING {
+		t.Fatalf("c2 after restart: %v (%s)", st.State, st.Reason)
+	}
+	if got := execOut(t, d, c2, "hostname"); got != "noshimahead" {
+		t.Errorf("hostname %q after restart", got)
+	}
 	stopPod(t, d, podID)
 	removePod(t, d, podID)
 	if diff := before.Diff(d.Resources(t)); diff != "" {
