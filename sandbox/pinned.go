@@ -68,7 +68,7 @@ func (p *pinnedController) Create(ctx context.Context, sb *Sandbox, _ *image.Ima
 		// parameters on stdin) fails here; anything it left is killed.
 		p.m.opts.Log.Warn("could not start the pod's shim ahead; containerd will start one with its first container",
 			"sandbox", sb.ID, "error", err)
-		p.m.killShims(func(_ int, id string) bool { return id == sb.ID })
+		p.m.killSandboxShims(sb.ID)
 		addr = ""
 	}
 	t.Step("shim")
@@ -100,7 +100,7 @@ func (p *pinnedController) Release(ctx context.Context, sb *Sandbox) error {
 // answer) is killed.
 func (p *pinnedController) Delete(ctx context.Context, sb *Sandbox) error {
 	if !p.m.shutdownShim(ctx, sb, true) {
-		p.m.killShims(func(_ int, id string) bool { return id == sb.ID })
+		p.m.killSandboxShims(sb.ID)
 	}
 	return unpinNamespaces(sb)
 }

@@ -87,7 +87,7 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 	errs := []error{m.controllerOf(sb).Delete(ctx, sb)}
 	// A pause task whose creation was cut off may have left its shim and
 	// cgroup behind, unknown to containerd.
-	m.killShims(func(_ int, id string) bool { return id == sb.ID })
+	m.killSandboxShims(sb.ID)
 	removeCgroup(spec.CgroupFSPath(m.CgroupsPath(sb, sb.ID)))
 	if !sb.HostNetwork() {
 		// CNI DEL is safe when ADD never ran or ran half way.

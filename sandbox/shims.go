@@ -82,18 +82,25 @@ func (m *Manager) taskShimPIDs(ctx context.Context) (map[int]bool, error) {
 
 // parentPID is the parent of pid, or 0 when it is gone.
 func parentPID(pid int) int {
+	_, ppid, _ := procStat(pid)
+	return ppid
+}
+
+// procStat reads a process's state letter and parent from /proc/<pid>/stat;
+// ok is false when the process is gone.
+func procStat(pid int) (state byte, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
 	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 {
-		return 0
+	if len(f) < 2 || len(f[0]) != 1 {
+		return 0, 0, false
 	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0][0], ppid, true
 }
 
 // pinnedShimPIDs returns the process IDs of the shims that answer at the
@@ -120,6 +127,12 @@ func (m *Manager) pinnedShimPIDs(ctx context.Context) map[int]bool {
 		}
 	}
 	return pids
+}
+
+// killSandboxShims kills the shims named after a sandbox: its pause
+// container's, or the one started ahead of a pinned sandbox's containers.
+func (m *Manager) killSandboxShims(id string) {
+	m.killShims(func(_ int, shimID string) bool { return shimID == id })
 }
 
 // killShims kills the shims of cricket's namespace that match, by process
@@ -192,8 +205,8 @@ func waitGone(pid int, d time.Duration) bool {
 
 // isZombie reports whether pid has exited but is not reaped yet.
 func isZombie(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && strings.Contains(string(stat), ") Z ")
+	state, _, ok := procStat(pid)
+	return ok && state == 'Z'
 }
 
 // removeCgroup removes a cgroup left by a container that runc never
