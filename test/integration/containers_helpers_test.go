@@ -49,6 +49,18 @@ func runContainer(t *testing.T, d *testrig.Daemon, podID string, pod *runtime.Po
 	return id
 }
 
+// stopAndRemoveContainer stops a container (the runtime's default grace
+// period) and removes it, as kubelet's garbage collection does.
+func stopAndRemoveContainer(t *testing.T, d *testrig.Daemon, id string) {
+	t.Helper()
+	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("StopContainer(%s): %v", id, err)
+	}
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatalf("RemoveContainer(%s): %v", id, err)
+	}
+}
+
 func containerStatus(t *testing.T, d *testrig.Daemon, id string) *runtime.ContainerStatus {
 	t.Helper()
 	resp, err := d.Runtime.ContainerStatus(d.Ctx(), &runtime.ContainerStatusRequest{ContainerId: id})

@@ -148,12 +148,7 @@ func TestPinnedSandboxSurvivesCrash(t *testing.T) {
 	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
 	uts := execOut(t, d, c1, "readlink", "/proc/self/ns/uts")
 	// The pod's only container goes: so does the shim started ahead.
-	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: c1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c1}); err != nil {
-		t.Fatal(err)
-	}
+	stopAndRemoveContainer(t, d, c1)
 	waitFor(t, 10*time.Second, "the pod's shim to exit with its last task", func() bool { return len(d.Resources(t).Shims) == 0 })
 	// containerd spawns the next shim for c2 and names it after c2; c3
 	// joins it. Once c2 is removed (kubelet's garbage collection of a
@@ -161,12 +156,7 @@ func TestPinnedSandboxSurvivesCrash(t *testing.T) {
 	// no longer exists, yet it hosts c3.
 	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
 	c3 := runContainer(t, d, podID, pod, ctrConfig("c3", img, "sleep", "3600"))
-	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: c2}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c2}); err != nil {
-		t.Fatal(err)
-	}
+	stopAndRemoveContainer(t, d, c2)
 
 	d.Kill()
 	d.Start()
@@ -231,12 +221,7 @@ func TestPinnedSandboxWithoutShimAhead(t *testing.T) {
 	}
 	// The shim is named after c1; once c1 is removed, a restarted cricketd
 	// must still see that the shim hosts c2.
-	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: c1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c1}); err != nil {
-		t.Fatal(err)
-	}
+	stopAndRemoveContainer(t, d, c1)
 	d.Kill()
 	d.Start()
 	if st := containerStatus(t, d, c2); st.State != runtime.ContainerState_CONTAINER_RUNNING {
