@@ -72,8 +72,9 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		c.LogDir = sb.Config.GetLogDirectory()
 		c.LogPath = filepath.Join(c.LogDir, cfg.GetLogPath())
 	}
-	if c.StopSignal, err = stopSignal(cfg, img); err != nil {
-		return err
+	c.StopSignal, err = stopSignal(cfg, img)
+	if err != nil {
+		m.opts.Log.Warn("stop signal", "container", id, "error", err)
 	}
 	t.Step("image")
 	var u undo.Stack
@@ -165,7 +166,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	}
 	t.Step("checkpoint")
 	m.store.Add(c)
-	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, At: c.CreatedAt, Object: c})
+	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, Object: c})
 	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
 	return nil
 }
@@ -251,16 +252,24 @@ func (m *Manager) namespaces(sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) 
 	return ns, nil
 }
 
-// stopSignal is the config's stop signal, else the image's, else SIGTERM.
-func stopSignal(cfg *runtime.ContainerConfig, img *image.Image) (string, error) {
+// stopSignal is the signal StopContainer sends first: the config's, else
+// the image's STOPSIGNAL, else SIGTERM. An image whose STOPSIGNAL names no
+// signal of this platform gets SIGTERM, and bad says why: the container
+// must stay stoppable, and kubelet cannot change the image.
+func stopSignal(cfg *runtime.ContainerConfig, img *image.Image) (name string, bad error) {
 	if sig := cfg.GetStopSignal(); sig != runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
-		if _, err := signalOf(sig); err != nil {
-			return "", err
+		n, err := signalOf(sig)
+		if err != nil {
+			return "", err // validated before; never here
 		}
-		return sig.String(), nil
+		return signalName(n), nil
 	}
 	if s := img.Config.Config.StopSignal; s != "" {
-		return s, nil
+		n, err := parseSignal(s)
+		if err != nil {
+			return "SIGTERM", fmt.Errorf("image %s: STOPSIGNAL %w; using SIGTERM", img.ID, err)
+		}
+		return signalName(n), nil
 	}
 	return "SIGTERM", nil
 }

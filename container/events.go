@@ -185,7 +185,7 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
 	t.Step("checkpoint")
-	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, At: at, Object: c})
+	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 	m.opts.Log.Info("container exited", "container", c.ID, "exit_code", status, "reason", c.Status().Reason)
 }
 

@@ -117,7 +117,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
 	t.Step("checkpoint")
-	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, At: started, Object: c})
+	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, Object: c})
 	m.opts.Log.Info("container started", "container", c.ID, "pid", task.Pid())
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
-	"golang.org/x/sys/unix"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/events"
@@ -49,21 +48,22 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 	}
 	t.Step("task")
 	if grace > 0 {
-		sig, err := signalNamed(c.StopSignal)
-		if err != nil {
-			return err
-		}
-		if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("signal container %s with %s: %w", c.ID, c.StopSignal, err)
-		}
-		t.Step("signal")
-		defer t.Step("exit")
-		select {
-		case <-c.exitedChan():
-			return nil
-		case <-time.After(grace):
-		case <-ctx.Done():
-			return ctx.Err()
+		// Whatever goes wrong with the stop signal, the stop still ends
+		// in SIGKILL: a container must always be stoppable.
+		if sig, err := parseSignal(c.StopSignal); err != nil {
+			m.opts.Log.Warn("stop signal unusable; killing at once", "container", c.ID, "error", err)
+		} else if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+			m.opts.Log.Warn("stop signal not delivered; killing at once", "container", c.ID, "signal", c.StopSignal, "error", err)
+		} else {
+			t.Step("signal")
+			select {
+			case <-c.exitedChan():
+				t.Step("exit")
+				return nil
+			case <-time.After(grace):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
@@ -101,25 +101,6 @@ func (c *Container) exitedChan() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.exited
-}
-
-// signalNamed parses "SIGTERM", "TERM", "SIGNAL_SIGTERM" or "15".
-func signalNamed(name string) (syscall.Signal, error) {
-	n := name
-	if len(n) > 7 && n[:7] == "SIGNAL_" {
-		n = n[7:]
-	}
-	if s := unix.SignalNum(n); s != 0 {
-		return s, nil
-	}
-	if s := unix.SignalNum("SIG" + n); s != 0 {
-		return s, nil
-	}
-	var num int
-	if _, err := fmt.Sscanf(n, "%d", &num); err == nil && num > 0 && num < 65 {
-		return syscall.Signal(num), nil
-	}
-	return 0, fmt.Errorf("unknown stop signal %q: %w", name, errdefs.ErrInvalidArgument)
 }
 
 // Remove removes a container, killing it first if it runs. Removing an

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/errdefs"
-	"golang.org/x/sys/unix"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/spec"
@@ -42,14 +40,4 @@ func validate(cfg *runtime.ContainerConfig) error {
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
-}
-
-// signalOf maps a CRI signal to its number.
-func signalOf(sig runtime.Signal) (syscall.Signal, error) {
-	name := strings.TrimPrefix(sig.String(), "SIGNAL_")
-	n := unix.SignalNum(name)
-	if n == 0 {
-		return 0, invalid("stop_signal %s is not a signal of this platform", sig)
-	}
-	return n, nil
 }

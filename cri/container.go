@@ -208,7 +208,7 @@ func toContainerStatus(c *container.Container) *runtime.ContainerStatus {
 		User: &runtime.ContainerUser{Linux: &runtime.LinuxContainerUser{
 			Uid: int64(c.User.UID), Gid: int64(c.User.GID), SupplementalGroups: toInt64s(c.User.AdditionalGids),
 		}},
-		StopSignal: c.Config.GetStopSignal(),
+		StopSignal: c.StopSignalCRI(),
 	}
 	if !st.StartedAt.IsZero() {
 		out.StartedAt = st.StartedAt.UnixNano()

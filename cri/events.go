@@ -68,11 +68,14 @@ func (s *Server) toEvent(e events.Lifecycle) *runtime.ContainerEventResponse {
 	return out
 }
 
-// podContainerStatuses are the statuses of a pod's containers.
+// podContainerStatuses are the statuses of a pod's containers, newest
+// first: kubelet's evented PLEG takes the first status of a name as the
+// container's current attempt (its generic PLEG sorts them itself).
 func (s *Server) podContainerStatuses(sandboxID string) []*runtime.ContainerStatus {
-	var out []*runtime.ContainerStatus
-	for _, c := range s.Containers.List(sandboxID) {
-		out = append(out, toContainerStatus(c))
+	cs := s.Containers.List(sandboxID)
+	out := make([]*runtime.ContainerStatus, 0, len(cs))
+	for i := len(cs) - 1; i >= 0; i-- {
+		out = append(out, toContainerStatus(cs[i]))
 	}
 	return out
 }

@@ -51,6 +51,11 @@ func (s *Server) PodSandboxStatus(ctx context.Context, r *runtime.PodSandboxStat
 	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {
 		return nil, err
 	}
+	// The timestamp is taken before anything is read: kubelet's evented
+	// PLEG keeps this status until an event with a later timestamp comes,
+	// and events are stamped after their change is recorded, so a change
+	// this read missed always comes later (see events.Broker.Publish).
+	ts := now()
 	sb, err := s.Sandboxes.Get(r.GetPodSandboxId())
 	if err != nil {
 		return nil, err
@@ -58,7 +63,7 @@ func (s *Server) PodSandboxStatus(ctx context.Context, r *runtime.PodSandboxStat
 	resp := &runtime.PodSandboxStatusResponse{
 		Status:             toSandboxStatus(sb),
 		ContainersStatuses: s.podContainerStatuses(sb.ID),
-		Timestamp:          now(),
+		Timestamp:          ts,
 	}
 	if r.GetVerbose() {
 		if b, err := json.Marshal(s.Sandboxes.Info(ctx, sb)); err == nil {

@@ -22,8 +22,13 @@ type Lifecycle struct {
 	ID        string // container or sandbox ID
 	SandboxID string
 	Kind      Kind
-	At        time.Time
-	Object    any
+	// At is when the event was published (Publish sets it), after the
+	// change was recorded: kubelet's evented PLEG discards an event older
+	// than the PodSandboxStatus it last read, so an event must never carry
+	// an earlier time than a status read that missed its change (not the
+	// exit time, which is earlier than the exit is recorded).
+	At     time.Time
+	Object any
 }
 
 // Broker fans lifecycle events out to subscribers. A subscriber that falls
@@ -83,9 +88,7 @@ func (b *Broker) Publish(e Lifecycle) {
 	if b == nil {
 		return
 	}
-	if e.At.IsZero() {
-		e.At = time.Now()
-	}
+	e.At = time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.subs {

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -16,7 +15,15 @@ type Features struct {
 	// RecursiveReadOnlyMounts: the OCI runtime knows the "rro" mount
 	// option and the kernel has mount_setattr (5.12+).
 	RecursiveReadOnlyMounts bool
-	// UserNamespaces: pods may run in their own user namespace.
+	// UserNamespaces: kubelet may run hostUsers: false pods here. Such
+	// pods need more than a user namespace (which cricket gives any CRI
+	// client that asks): kubelet asks for every mount of them, its own
+	// /etc/hosts and termination log included, to be idmapped, and
+	// cricket cannot hand idmapped mounts to runc 1.1. Advertising the
+	// feature would let kubelet accept pods that can never start; without
+	// it, kubelet refuses them with a clear message, as it does on
+	// containerd 1.6. cricket's own shim (libcontainer) is what will make
+	// it true.
 	UserNamespaces bool
 }
 
@@ -42,7 +49,6 @@ func (m *Manager) Features(handler string) Features {
 	}
 	f := Features{
 		RecursiveReadOnlyMounts: kernelHasMountSetattr() && runtimeMountOption(bin, "rro"),
-		UserNamespaces:          kernelHasUserNS(),
 	}
 	if features.m == nil {
 		features.m = map[string]Features{}
@@ -69,10 +75,4 @@ func runtimeMountOption(bin, option string) bool {
 func kernelHasMountSetattr() bool {
 	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
 	return !errors.Is(err, unix.ENOSYS)
-}
-
-// kernelHasUserNS reports whether the kernel offers user namespaces.
-func kernelHasUserNS() bool {
-	_, err := os.Stat("/proc/self/ns/user")
-	return err == nil
 }

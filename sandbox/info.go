@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // Info is the verbose status of a sandbox: what an operator debugging a pod
@@ -20,6 +21,11 @@ type Info struct {
 	CgroupParent   string          `json:"cgroupParent,omitempty"`
 	Dir            string          `json:"stateDir"`
 	RuntimeSpec    *specs.Spec     `json:"runtimeSpec,omitempty"`
+	// Overhead and Resources are the pod's as kubelet last gave them
+	// (RunPodSandbox, then UpdatePodSandboxResources); cricket does not
+	// write them to the pod cgroup, which kubelet owns.
+	Overhead  *runtime.LinuxContainerResources `json:"overhead,omitempty"`
+	Resources *runtime.LinuxContainerResources `json:"resources,omitempty"`
 }
 
 // Info gathers a sandbox's verbose status. A missing spec (the pause
@@ -33,6 +39,7 @@ func (m *Manager) Info(ctx context.Context, sb *Sandbox) *Info {
 	if sb.Pinned {
 		info.Mode = "pinned"
 	}
+	info.Overhead, info.Resources = sb.Resources()
 	if s, err := m.controllerOf(sb).Spec(m.ctx(ctx), sb); err == nil {
 		info.RuntimeSpec = s
 	}

@@ -4,46 +4,56 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/cgroups/v3/cgroup1"
-	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/spec"
 )
 
-// UpdateResources writes a pod's CPU and memory limits to its cgroup
-// parent. A pod without a cgroup parent has no pod-level cgroup to update.
-func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.LinuxContainerResources) error {
+// UpdateResources records a pod's new overhead and total resources
+// (UpdatePodSandboxResources, sent by kubelet after an in-place resize).
+// kubelet owns the pod's cgroup and has already resized it, overhead
+// included, before it calls; the request carries the resources without
+// the overhead, so writing them to the cgroup would shrink the pod below
+// what kubelet made it. Like containerd and CRI-O (which only hand the
+// call on to NRI plugins), cricket writes no cgroup: it keeps the values
+// with the sandbox, across restarts, and reports them in the verbose
+// PodSandboxStatus.
+func (m *Manager) UpdateResources(ctx context.Context, id string, overhead, resources *runtime.LinuxContainerResources) error {
+	for name, r := range map[string]*runtime.LinuxContainerResources{"overhead": overhead, "resources": resources} {
+		if _, err := spec.Resources(r); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	sb, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}
-	if sb.CgroupParent == "" {
-		return fmt.Errorf("sandbox %s has no cgroup parent to update: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	// Under op, so that a concurrent Remove cannot lose its checkpoint
+	// removal to this write.
+	sb.op.Lock()
+	defer sb.op.Unlock()
+	if _, err := m.store.Get(sb.ID); errdefs.IsNotFound(err) {
+		return fmt.Errorf("sandbox %s was removed: %w", sb.ID, errdefs.ErrNotFound)
 	}
-	res, err := spec.Resources(r)
-	if err != nil {
-		return err
-	}
-	path := sb.CgroupParent
-	if m.opts.SystemdCgroup {
-		path = spec.SlicePath(path)
-	}
-	if cgroups.Mode() == cgroups.Unified {
-		cg, err := cgroup2.Load(path)
-		if err != nil {
-			return fmt.Errorf("pod cgroup %s: %w", path, err)
-		}
-		return cg.Update(cgroup2.ToResources(res))
-	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(spec.CgroupV1Hierarchy(cgroup1.Cpu, cgroup1.Memory, cgroup1.Cpuset, cgroup1.Hugetlb)))
-	if err != nil {
-		return fmt.Errorf("pod cgroup %s: %w", path, err)
-	}
-	if err := cg.Update(res); err != nil {
-		return fmt.Errorf("update pod cgroup %s: %w", path, err)
+	sb.mu.Lock()
+	sb.overhead = proto.Clone(overhead).(*runtime.LinuxContainerResources)
+	sb.resources = proto.Clone(resources).(*runtime.LinuxContainerResources)
+	sb.mu.Unlock()
+	if err := m.persist(sb, false); err != nil {
+		return fmt.Errorf("checkpoint sandbox %s: %w", sb.ID, err)
 	}
 	return nil
+}
+
+// Resources are a pod's overhead and total resources: kubelet's last
+// UpdatePodSandboxResources, else what RunPodSandbox was given.
+func (s *Sandbox) Resources() (overhead, resources *runtime.LinuxContainerResources) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overhead != nil || s.resources != nil {
+		return s.overhead, s.resources
+	}
+	return s.Config.GetLinux().GetOverhead(), s.Config.GetLinux().GetResources()
 }

@@ -189,7 +189,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	}
 	t.Step("checkpoint")
 	m.store.Add(sb)
-	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Created, At: sb.CreatedAt, Object: sb})
+	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Created, Object: sb})
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: id, Kind: events.Started, Object: sb})
 	m.opts.Log.Info("sandbox running", "sandbox", id, "pod", cfg.GetMetadata().GetNamespace()+"/"+cfg.GetMetadata().GetName(), "ip", ip, "pid", pid)
 	return nil

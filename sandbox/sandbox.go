@@ -79,6 +79,9 @@ type Sandbox struct {
 	// exit reads as expected, not as a pause that died on its own. Not
 	// checkpointed: a stop interrupted by a restart is begun again.
 	stopping bool
+	// overhead and resources are what kubelet's last
+	// UpdatePodSandboxResources said (see Manager.UpdateResources).
+	overhead, resources *runtime.LinuxContainerResources
 }
 
 // Status is a consistent snapshot of a sandbox's mutable state.
@@ -186,6 +189,10 @@ type record struct {
 	CNIResult     json.RawMessage
 	NetAttached   bool
 	ExitedAt      time.Time
+	// Overhead and Resources are protobuf LinuxContainerResources from
+	// UpdatePodSandboxResources.
+	Overhead  []byte `json:",omitempty"`
+	Resources []byte `json:",omitempty"`
 }
 
 func (s *Sandbox) record(creating bool) (*record, error) {
@@ -195,11 +202,20 @@ func (s *Sandbox) record(creating bool) (*record, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	overhead, err := marshalOptional(s.overhead)
+	if err != nil {
+		return nil, err
+	}
+	resources, err := marshalOptional(s.resources)
+	if err != nil {
+		return nil, err
+	}
 	return &record{
 		ID: s.ID, Config: cfg, RuntimeHandler: s.RuntimeHandler, CreatedAt: s.CreatedAt,
 		NetNSPath: s.NetNSPath, CgroupParent: s.CgroupParent, Dir: s.Dir, Image: s.Image,
 		Pinned: s.Pinned, ShimAddress: s.shimAddress, Creating: creating, State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs,
 		CNIResult: s.cniResult, NetAttached: s.netAttached, ExitedAt: s.exitedAt,
+		Overhead: overhead, Resources: resources,
 	}, nil
 }
 
@@ -208,10 +224,33 @@ func (r *record) sandbox() (*Sandbox, error) {
 	if err := proto.Unmarshal(r.Config, cfg); err != nil {
 		return nil, fmt.Errorf("sandbox %s: decode config: %w", r.ID, err)
 	}
+	overhead, err := unmarshalOptional(r.Overhead)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: decode overhead: %w", r.ID, err)
+	}
+	resources, err := unmarshalOptional(r.Resources)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: decode resources: %w", r.ID, err)
+	}
 	return &Sandbox{
 		ID: r.ID, Config: cfg, RuntimeHandler: r.RuntimeHandler, CreatedAt: r.CreatedAt,
 		NetNSPath: r.NetNSPath, CgroupParent: r.CgroupParent, Dir: r.Dir, Image: r.Image,
 		Pinned: r.Pinned, shimAddress: r.ShimAddress, state: r.State, pid: r.PID, ip: r.IP, additionalIPs: r.AdditionalIPs, cniResult: r.CNIResult,
-		netAttached: r.NetAttached, exitedAt: r.ExitedAt,
+		netAttached: r.NetAttached, exitedAt: r.ExitedAt, overhead: overhead, resources: resources,
 	}, nil
+}
+
+func marshalOptional(r *runtime.LinuxContainerResources) ([]byte, error) {
+	if r == nil {
+		return nil, nil
+	}
+	return proto.Marshal(r)
+}
+
+func unmarshalOptional(b []byte) (*runtime.LinuxContainerResources, error) {
+	if b == nil {
+		return nil, nil
+	}
+	r := &runtime.LinuxContainerResources{}
+	return r, proto.Unmarshal(b, r)
 }

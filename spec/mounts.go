@@ -33,7 +33,7 @@ func ValidateMount(m *runtime.Mount) error {
 	case m.GetRecursiveReadOnly() && m.GetPropagation() != runtime.MountPropagation_PROPAGATION_PRIVATE:
 		return bad("recursive_read_only needs private propagation")
 	case len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0:
-		return bad("idmapped mounts are not supported")
+		return bad("idmapped mounts (uid/gid mappings) are not supported by this runtime; the runtime handler does not advertise user namespaces")
 	}
 	return nil
 }

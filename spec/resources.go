@@ -49,6 +49,9 @@ func Resources(r *runtime.LinuxContainerResources) (*specs.LinuxResources, error
 		out.Memory.Swap = &swap
 	}
 	for _, h := range r.GetHugepageLimits() {
+		if !slices.Contains(hugetlbSizes(), h.GetPageSize()) {
+			continue // see hugetlbSizes
+		}
 		out.HugepageLimits = append(out.HugepageLimits, specs.LinuxHugepageLimit{Pagesize: h.GetPageSize(), Limit: h.GetLimit()})
 	}
 	if len(r.GetUnified()) > 0 {

@@ -24,13 +24,29 @@ func TestUserNamespacePods(t *testing.T) {
 	t.Parallel()
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
 	img := busybox(t, d)
-	st, err := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
-	if err != nil || !st.RuntimeHandlers[0].GetFeatures().GetUserNamespaces() {
-		t.Fatalf("user namespaces not advertised: %v %v", st.GetRuntimeHandlers(), err)
-	}
 	m := []*runtime.IDMapping{{ContainerId: 0, HostId: 200000, Length: 65536}}
 	pod := usernsPod("userns", m, m, runtime.NamespaceMode_POD)
 	podID := runPod(t, d, pod)
+
+	// kubelet runs hostUsers: false pods only on a handler that advertises
+	// user namespaces, and then idmaps every mount it asks for. The
+	// feature is advertised exactly when such a container can be created.
+	st, err := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	advertised := st.RuntimeHandlers[0].GetFeatures().GetUserNamespaces()
+	hosts := &runtime.Mount{ContainerPath: "/etc/hosts", HostPath: "/etc/hosts", Readonly: true, UidMappings: m, GidMappings: m}
+	kubeletCfg := ctrConfig("kubelet-style", img, "true")
+	kubeletCfg.Mounts = []*runtime.Mount{hosts}
+	kubeletCfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}
+	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: kubeletCfg, SandboxConfig: pod})
+	if works := err == nil; works != advertised {
+		t.Errorf("user_namespaces advertised %v, but a container with idmapped mounts: %v", advertised, err)
+	}
+	if !advertised && (codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "idmapped")) {
+		t.Errorf("idmapped mount refused with %v, want InvalidArgument naming it", err)
+	}
 	cfg := ctrConfig("c", img, "sleep", "3600")
 	cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}
 	c := runContainer(t, d, podID, pod, cfg)
