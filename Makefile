@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
 # Arguments for `make run`, e.g. RUN_ARGS="--log-level debug".
 RUN_ARGS ?=
 
-.PHONY: all build run test lint unit integration fuzz leakcheck bench bench-smoke clean
+.PHONY: all build run test lint unit integration kubelet-e2e fuzz leakcheck bench bench-smoke clean
 
 all: build
 
@@ -21,12 +21,21 @@ run: build
 	./$(BIN) --containerd-managed $(RUN_ARGS)
 
 # All tests: formatting and vet, then unit and integration tests with the
-# race detector, then a short side-by-side benchmark so that it cannot rot.
-# Integration tests start their own containerd, registry and cricketd
-# processes.
+# race detector, then the kubelet suite, then a short side-by-side
+# benchmark so that it cannot rot. Integration tests start their own
+# containerd, registry and cricketd processes.
 test: lint fuzz
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/test/kubelet$$')
+	$(MAKE) kubelet-e2e
 	$(MAKE) bench-smoke
+
+# The kubelet end-to-end suite (test/kubelet): a real kubelet, built from
+# the k8s.io/kubernetes module that test/kubelet/kubeletbin pins (the first
+# build takes several minutes, the Go build cache keeps it) into
+# bin/kubelet, runs standalone with static pods against test cricketds
+# (with the race detector) in three node set-ups.
+kubelet-e2e:
+	$(GO) test -race -count=1 -timeout 60m -v ./test/kubelet/
 
 # Side by side with containerd's built-in CRI plugin: cribench starts a
 # registry, a containerd for cricket and one with its CRI plugin on, then
@@ -75,7 +84,7 @@ unit: lint
 	CRICKET_SKIP_INTEGRATION=1 $(GO) test -race -count=1 ./...
 
 integration:
-	$(GO) test -race -count=1 -timeout 30m ./test/...
+	$(GO) test -race -count=1 -timeout 30m ./test/integration/
 
 clean:
 	rm -rf bin

@@ -148,7 +148,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		client.WithRuntime(rt.Type, rt.Options),
 		// Labels before the spec: withSpec adds garbage collection
 		// references for image mounts to them.
-		client.WithContainerLabels(map[string]string{sandbox.LabelKind: sandbox.KindContainer, sandbox.LabelSandboxID: sb.ID}),
+		client.WithContainerLabels(sandbox.ContainerdLabels(sandbox.KindContainer, sb.ID, cfg.GetLabels())),
 		m.withSpec(c, img, imageMounts, &in, &generated, t),
 	)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/errdefs"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -18,6 +19,9 @@ func validate(cfg *runtime.ContainerConfig) error {
 	}
 	if cfg.GetImage().GetImage() == "" {
 		return invalid("config.image.image is required")
+	}
+	if err := sandbox.ValidateLabels("config.labels", cfg.GetLabels()); err != nil {
+		return err
 	}
 	if lp := cfg.GetLogPath(); lp != "" {
 		clean := path.Clean(lp)

@@ -21,14 +21,6 @@ import (
 	"github.com/cricket-cri/cricket/spec"
 )
 
-// Labels cricket puts on its containerd containers.
-const (
-	LabelKind      = "io.cricket.kind"
-	LabelSandboxID = "io.cricket.sandbox-id"
-	KindSandbox    = "sandbox"
-	KindContainer  = "container"
-)
-
 // PodContainers is what a sandbox needs from the container side: stopping
 // and removing every container of a pod. The container manager implements
 // it.

@@ -63,7 +63,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
 		client.WithNewSpec(specOpts...),
-		client.WithContainerLabels(map[string]string{LabelKind: KindSandbox, LabelSandboxID: sb.ID}),
+		client.WithContainerLabels(ContainerdLabels(KindSandbox, sb.ID, sb.Config.GetLabels())),
 	)
 	if err != nil {
 		return 0, fmt.Errorf("create pause container for sandbox %s: %w", sb.ID, err)

@@ -22,6 +22,9 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	case md.GetUid() == "":
 		return invalid("config.metadata.uid is required")
 	}
+	if err := ValidateLabels("config.labels", cfg.GetLabels()); err != nil {
+		return err
+	}
 	nso := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	if m := nso.GetNetwork(); m == runtime.NamespaceMode_CONTAINER || m == runtime.NamespaceMode_TARGET {
 		return invalid("namespace_options.network %s is not supported for a pod (POD or NODE)", m)
