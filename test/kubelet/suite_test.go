@@ -88,6 +88,16 @@ func runSuite(t *testing.T, cfg suiteConfig) {
 	}
 	e.k = testrig.StartKubelet(t, d, testrig.KubeletOptions{FeatureGates: gates})
 	qos := []string{e.k.CgroupRoot + "/kubepods", e.k.CgroupRoot + "/kubepods/burstable", e.k.CgroupRoot + "/kubepods/besteffort"}
+	// kubelet makes its QoS cgroups soon after it answers: they are its
+	// own, not something a pod left.
+	waitFor(t, time.Minute, "kubelet's QoS cgroups", func() bool {
+		for _, q := range qos[1:] {
+			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", q)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
 	before := d.Resources(t, qos...)
 
 	for _, s := range scenarios {
