@@ -88,7 +88,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	}
 	t.Step("checkpoint")
 	u.Push(func(context.Context) error { return removeFile(m.checkpointPath(id)) })
-	u.Push(func(context.Context) error { return os.RemoveAll(c.Dir) })
+	u.Push(func(context.Context) error { return removeContainerDir(c.Dir) })
 
 	for _, mt := range cfg.GetMounts() {
 		if mt.GetRecursiveReadOnly() && !m.sandboxes.Features(sb.RuntimeHandler).RecursiveReadOnlyMounts {
@@ -106,6 +106,9 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	u.Push(func(ctx context.Context) error { return m.unmountImages(m.ctx(ctx), c) })
 	nss, err := m.namespaces(sb, cfg)
 	if err != nil {
+		return err
+	}
+	if mounts, err = idmapMounts(c.Dir, sb, mounts); err != nil {
 		return err
 	}
 	rt, err := m.sandboxes.ResolveRuntime(sb.RuntimeHandler)

@@ -69,7 +69,7 @@ func (m *Manager) removeOrphanDirs(ctx context.Context, known map[string]bool) {
 		}
 		c := &Container{ID: e.Name(), Dir: filepath.Join(base, e.Name())}
 		m.opts.Log.Warn("removing a container directory without a checkpoint", "path", c.Dir)
-		if err := errors.Join(m.unmountImages(ctx, c), os.RemoveAll(c.Dir)); err != nil {
+		if err := errors.Join(m.unmountImages(ctx, c), removeContainerDir(c.Dir)); err != nil {
 			m.opts.Log.Error("remove orphan container directory", "path", c.Dir, "error", err)
 		}
 	}
@@ -79,7 +79,7 @@ func (m *Manager) removeOrphanDirs(ctx context.Context, known map[string]bool) {
 // sandbox is gone.
 func (m *Manager) discard(ctx context.Context, c *Container) {
 	m.opts.Log.Warn("removing container left by an interrupted creation or a removed sandbox", "container", c.ID)
-	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), os.RemoveAll(c.Dir), removeFile(m.checkpointPath(c.ID)))
+	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), removeContainerDir(c.Dir), removeFile(m.checkpointPath(c.ID)))
 	if err != nil {
 		m.opts.Log.Error("remove interrupted container", "container", c.ID, "error", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -179,7 +178,7 @@ func (m *Manager) removeFiles(ctx context.Context, c *Container) error {
 	if io != nil {
 		io.close()
 	}
-	if err := os.RemoveAll(c.Dir); err != nil {
+	if err := removeContainerDir(c.Dir); err != nil {
 		return fmt.Errorf("remove files of container %s: %w", c.ID, err)
 	}
 	return nil

@@ -131,10 +131,11 @@ func toSandboxStatus(sb *sandbox.Sandbox) *runtime.PodSandboxStatus {
 		Annotations:    sb.Config.GetAnnotations(),
 		RuntimeHandler: sb.RuntimeHandler,
 		Linux: &runtime.LinuxPodSandboxStatus{Namespaces: &runtime.Namespace{Options: &runtime.NamespaceOption{
-			Network:  nso.GetNetwork(),
-			Pid:      nso.GetPid(),
-			Ipc:      nso.GetIpc(),
-			TargetId: nso.GetTargetId(),
+			Network:       nso.GetNetwork(),
+			Pid:           nso.GetPid(),
+			Ipc:           nso.GetIpc(),
+			TargetId:      nso.GetTargetId(),
+			UsernsOptions: nso.GetUsernsOptions(),
 		}}},
 	}
 	if !sb.HostNetwork() && st.IP != "" {

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -16,14 +17,11 @@ type Features struct {
 	// option and the kernel has mount_setattr (5.12+).
 	RecursiveReadOnlyMounts bool
 	// UserNamespaces: kubelet may run hostUsers: false pods here. Such
-	// pods need more than a user namespace (which cricket gives any CRI
-	// client that asks): kubelet asks for every mount of them, its own
-	// /etc/hosts and termination log included, to be idmapped, and
-	// cricket cannot hand idmapped mounts to runc 1.1. Advertising the
-	// feature would let kubelet accept pods that can never start; without
-	// it, kubelet refuses them with a clear message, as it does on
-	// containerd 1.6. cricket's own shim (libcontainer) is what will make
-	// it true.
+	// pods need more than a user namespace: kubelet asks for every mount
+	// of them, its own /etc/hosts and termination log included, to be
+	// idmapped. cricket makes the idmapped mounts itself (see
+	// container/idmap.go), so it needs the kernel's mount API
+	// (mount_setattr, 5.12), not the OCI runtime's support.
 	UserNamespaces bool
 }
 
@@ -49,6 +47,7 @@ func (m *Manager) Features(handler string) Features {
 	}
 	f := Features{
 		RecursiveReadOnlyMounts: kernelHasMountSetattr() && runtimeMountOption(bin, "rro"),
+		UserNamespaces:          kernelHasUserNS() && kernelHasMountSetattr(),
 	}
 	if features.m == nil {
 		features.m = map[string]Features{}
@@ -75,4 +74,10 @@ func runtimeMountOption(bin, option string) bool {
 func kernelHasMountSetattr() bool {
 	err := unix.MountSetattr(-1, "", 0, &unix.MountAttr{})
 	return !errors.Is(err, unix.ENOSYS)
+}
+
+// kernelHasUserNS reports whether the kernel offers user namespaces.
+func kernelHasUserNS() bool {
+	_, err := os.Stat("/proc/self/ns/user")
+	return err == nil
 }

@@ -32,8 +32,17 @@ func ValidateMount(m *runtime.Mount) error {
 		return bad("recursive_read_only needs readonly")
 	case m.GetRecursiveReadOnly() && m.GetPropagation() != runtime.MountPropagation_PROPAGATION_PRIVATE:
 		return bad("recursive_read_only needs private propagation")
-	case len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0:
-		return bad("idmapped mounts (uid/gid mappings) are not supported by this runtime; the runtime handler does not advertise user namespaces")
+	case (len(m.GetUidMappings()) > 0) != (len(m.GetGidMappings()) > 0):
+		return bad("an idmapped mount needs both uid_mappings and gid_mappings")
+	case m.GetImage().GetImage() != "" && len(m.GetUidMappings()) > 0:
+		return bad("image mounts cannot be idmapped")
+	}
+	for _, ms := range [][]*runtime.IDMapping{m.GetUidMappings(), m.GetGidMappings()} {
+		for _, x := range ms {
+			if x.GetLength() == 0 || uint64(x.GetHostId())+uint64(x.GetLength()) > 1<<32 || uint64(x.GetContainerId())+uint64(x.GetLength()) > 1<<32 {
+				return bad(fmt.Sprintf("mapping %d:%d:%d is empty or out of range", x.GetContainerId(), x.GetHostId(), x.GetLength()))
+			}
+		}
 	}
 	return nil
 }

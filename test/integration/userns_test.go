@@ -2,8 +2,10 @@ package integration
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -28,25 +30,6 @@ func TestUserNamespacePods(t *testing.T) {
 	pod := usernsPod("userns", m, m, runtime.NamespaceMode_POD)
 	podID := runPod(t, d, pod)
 
-	// kubelet runs hostUsers: false pods only on a handler that advertises
-	// user namespaces, and then idmaps every mount it asks for. The
-	// feature is advertised exactly when such a container can be created.
-	st, err := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	advertised := st.RuntimeHandlers[0].GetFeatures().GetUserNamespaces()
-	hosts := &runtime.Mount{ContainerPath: "/etc/hosts", HostPath: "/etc/hosts", Readonly: true, UidMappings: m, GidMappings: m}
-	kubeletCfg := ctrConfig("kubelet-style", img, "true")
-	kubeletCfg.Mounts = []*runtime.Mount{hosts}
-	kubeletCfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}
-	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: kubeletCfg, SandboxConfig: pod})
-	if works := err == nil; works != advertised {
-		t.Errorf("user_namespaces advertised %v, but a container with idmapped mounts: %v", advertised, err)
-	}
-	if !advertised && (codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "idmapped")) {
-		t.Errorf("idmapped mount refused with %v, want InvalidArgument naming it", err)
-	}
 	cfg := ctrConfig("c", img, "sleep", "3600")
 	cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}
 	c := runContainer(t, d, podID, pod, cfg)
@@ -112,4 +95,83 @@ func containerPID(t *testing.T, d *testrig.Daemon, id string) string {
 	i := strings.Index(info, `"pid":`)
 	rest := info[i+6:]
 	return rest[:strings.IndexAny(rest, ",}")]
+}
+
+// kubelet runs hostUsers: false pods only on a handler that advertises user
+// namespaces, and then asks for every mount of theirs to be idmapped with
+// the pod's mappings: its /etc/hosts, the termination log, volumes.
+func TestIdmappedMounts(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	img := busybox(t, d)
+	st, err := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
+	if err != nil || !st.RuntimeHandlers[0].GetFeatures().GetUserNamespaces() {
+		t.Fatalf("user namespaces not advertised: %v %v", st.GetRuntimeHandlers(), err)
+	}
+	m := []*runtime.IDMapping{{ContainerId: 0, HostId: 300000, Length: 65536}}
+	pod := usernsPod("idmap", m, m, runtime.NamespaceMode_POD)
+	podID := runPod(t, d, pod)
+	before := d.Resources(t)
+
+	// A volume and a file owned by host root, as kubelet's are.
+	vol := t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "owned-by-root"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hosts := filepath.Join(t.TempDir(), "etc-hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost idmap\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ctrConfig("c", img, "sleep", "3600")
+	cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}
+	cfg.Mounts = []*runtime.Mount{
+		{ContainerPath: "/vol", HostPath: vol, UidMappings: m, GidMappings: m},
+		{ContainerPath: "/etc/hosts", HostPath: hosts, UidMappings: m, GidMappings: m},
+	}
+	c := runContainer(t, d, podID, pod, cfg)
+	// Host root's files are the container root's; without the idmap they
+	// would belong to the overflow user and be read-only to it.
+	if got := execOut(t, d, c, "stat", "-c", "%u:%g", "/vol/owned-by-root", "/etc/hosts"); strings.Join(strings.Fields(got), " ") != "0:0 0:0" {
+		t.Errorf("owners inside the container: %q, want 0:0 for both", got)
+	}
+	execOut(t, d, c, "sh", "-c", "echo hi > /vol/written && echo more >> /vol/owned-by-root")
+	if fi, err := os.Stat(filepath.Join(vol, "written")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("a file the container's root wrote: %v %v, want owned by host root", fi, err)
+	}
+	if got := execOut(t, d, c, "cat", "/etc/hosts"); !strings.Contains(got, "idmap") {
+		t.Errorf("/etc/hosts in the container: %q", got)
+	}
+
+	// Mappings other than the pod's, and mappings without a pod user
+	// namespace, are bad input.
+	other := []*runtime.IDMapping{{ContainerId: 0, HostId: 400000, Length: 65536}}
+	bad := ctrConfig("bad", img, "true")
+	bad.Linux.SecurityContext = cfg.Linux.SecurityContext
+	bad.Mounts = []*runtime.Mount{{ContainerPath: "/vol", HostPath: vol, UidMappings: other, GidMappings: other}}
+	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: bad, SandboxConfig: pod})
+	if codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "mappings") {
+		t.Errorf("mappings other than the pod's: %v, want InvalidArgument", err)
+	}
+	plain := podConfig("plain-idmap")
+	plainID := runPod(t, d, plain)
+	bad.Mounts[0].UidMappings, bad.Mounts[0].GidMappings = m, m
+	bad.Linux.SecurityContext = nil
+	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: plainID, Config: bad, SandboxConfig: plain})
+	if codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "user namespace") {
+		t.Errorf("idmapped mount in a pod without a user namespace: %v, want InvalidArgument", err)
+	}
+	stopPod(t, d, plainID)
+	removePod(t, d, plainID)
+
+	// The clones survive a restart of cricketd and go with the container;
+	// the host's files stay.
+	d.Kill()
+	d.Start()
+	stopAndRemoveContainer(t, d, c)
+	if diff := before.Diff(d.Resources(t)); diff != "" {
+		t.Errorf("left after removing the container:\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(vol, "written")); err != nil {
+		t.Errorf("the volume lost a file when the container went: %v", err)
+	}
 }

@@ -234,27 +234,49 @@ var scenarios = []scenario{
 		steady: true,
 	},
 	{
-		// hostUsers: false needs idmapped mounts, which cricket does not
-		// advertise: kubelet refuses the pod with a clear message and
-		// never asks for a sandbox.
+		// hostUsers: false: the pod gets its own user namespace, and every
+		// mount kubelet makes for it (/etc/hosts, the termination log, the
+		// emptyDir) is idmapped, so the container's root owns and writes
+		// them.
 		name: "userns",
 		pod: func(e *env) *corev1.Pod {
-			p := staticPod("userns", e.image, "sleep 3600")
+			p := staticPod("userns", e.image, "cat /proc/self/uid_map; stat -c %u /etc/hosts /data; touch /data/written && echo wrote; "+
+				"echo bye > /dev/termination-log; sleep 3600")
 			p.Spec.HostUsers = ptr(false)
+			emptyDir(p, "/data")
 			return p
 		},
 		check: func(t *testing.T, e *env) {
-			waitFor(t, startTimeout, "kubelet to refuse the hostUsers: false pod", func() bool {
-				return strings.Contains(e.k.Log(), "runtime does not support user namespaces")
-			})
-			p, err := e.k.Pod("userns")
-			if err != nil || p == nil || p.Status.Phase != corev1.PodPending {
-				t.Errorf("hostUsers: false pod: %v %v", p, err)
+			p := e.k.WaitPod(t, "userns", startTimeout, "running", running)
+			dir := e.logDir(p, "main")
+			var lines []string
+			waitFor(t, 20*time.Second, "the userns pod's log", func() bool {
+				if _, err := os.Stat(filepath.Join(dir, "0.log")); err != nil {
+					return false
+				}
+				lines, _ = containerLogLines(t, dir)
+				return len(lines) >= 4
+			}, func() string { return fmt.Sprintf("log %q", lines) })
+			// uid_map: "0 <host base> 65536", never the host's own "0 0 ...".
+			if f := strings.Fields(lines[0]); len(f) != 3 || f[0] != "0" || f[1] == "0" || f[2] != "65536" {
+				t.Errorf("uid_map of a hostUsers: false pod: %q", lines[0])
 			}
-			if n := len(e.sandboxesOf(t, "userns")); n != 0 {
-				t.Errorf("%d sandboxes for a pod kubelet refused", n)
+			if lines[1] != "0" || lines[2] != "0" || lines[3] != "wrote" {
+				t.Errorf("kubelet's mounts in a hostUsers: false pod: %q, want owned by the container's root and writable", lines[1:4])
+			}
+			sbs := e.sandboxesOf(t, "userns")
+			if len(sbs) != 1 {
+				t.Fatalf("%d sandboxes for the userns pod", len(sbs))
+			}
+			resp, err := e.d.Runtime.PodSandboxStatus(e.d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: sbs[0].Id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := resp.Status.GetLinux().GetNamespaces().GetOptions().GetUsernsOptions(); u.GetMode() != runtime.NamespaceMode_POD {
+				t.Errorf("userns pod's sandbox: user namespace %v", u)
 			}
 		},
+		steady: true,
 	},
 }
 
