@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/fifo"
+	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/crilog"
 )
@@ -70,6 +71,42 @@ func openStdio(dir string, terminal, withStdin bool) (_ *stdio, retErr error) {
 	if withStdin {
 		if s.stdin, err = fifo.OpenFifo(ctx, in, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0o600); err != nil {
 			return nil, fmt.Errorf("open stdin fifo: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// openExitedStdio reopens the output FIFOs of a container whose process
+// exited while cricketd was away. The shim closes its ends when the
+// process's output ends, so no writer may ever come back: a plain open
+// would wait for one forever. These opens return at once, and the copy
+// reads what the pipe still holds, if a writer still holds it (a copy the
+// shim had blocked on a full pipe), then ends at end of file.
+func openExitedStdio(dir string, terminal bool) (_ *stdio, retErr error) {
+	s := &stdio{dir: dir, terminal: terminal, done: make(chan struct{})}
+	defer func() {
+		if retErr != nil {
+			s.close()
+		}
+	}()
+	_, out, errp := fifoPaths(dir)
+	open := func(path string) (*os.File, error) {
+		// Non-blocking, so that Close interrupts a read (the runtime
+		// poller serves the file) and a pipe with no writer reads as
+		// end of file.
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open fifo %s: %w", path, err)
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+	var err error
+	if s.stdout, err = open(out); err != nil {
+		return nil, err
+	}
+	if !terminal {
+		if s.stderr, err = open(errp); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil

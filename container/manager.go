@@ -44,11 +44,15 @@ type Manager struct {
 	names     reserve.Names
 	layers    layerCache
 	users     spec.UserCache
+	// recoverySem bounds the exits found at start-up finished at once
+	// (see finishRecovered).
+	recoverySem chan struct{}
 }
 
 // New returns a container Manager and registers it with the sandboxes.
 func New(c *client.Client, images *image.Service, sandboxes *sandbox.Manager, opts Options) *Manager {
-	m := &Manager{opts: opts, client: c, images: images, sandboxes: sandboxes, store: newStore()}
+	m := &Manager{opts: opts, client: c, images: images, sandboxes: sandboxes, store: newStore(),
+		recoverySem: make(chan struct{}, recoveryFinishers)}
 	sandboxes.SetContainers(m)
 	return m
 }

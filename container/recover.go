@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
@@ -28,6 +30,11 @@ func (m *Manager) Recover(ctx context.Context) error {
 		return err
 	}
 	known := map[string]bool{}
+	// Containers are restored concurrently, a bounded number at a time:
+	// each costs a few containerd calls, and start-up must not take time
+	// in proportion to the number of containers.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, recoveryFinishers)
 	for _, rec := range recs {
 		c, err := rec.Value.container()
 		if err != nil {
@@ -39,9 +46,14 @@ func (m *Manager) Recover(ctx context.Context) error {
 			m.discard(ctx, c)
 			continue
 		}
-		m.restore(ctx, c)
 		known[c.ID] = true
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			m.restore(ctx, c)
+		})
 	}
+	wg.Wait()
 	ctrs, err := m.client.Containers(ctx, fmt.Sprintf("labels.%q==%q", sandbox.LabelKind, sandbox.KindContainer))
 	if err != nil {
 		return fmt.Errorf("list containers for orphan check: %w", err)
@@ -97,7 +109,7 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 	}
 	ctr, err := m.client.LoadContainer(ctx, c.ID)
 	if errdefs.IsNotFound(err) {
-		m.finish(c, 255, st.StartedAt)
+		m.finishRecovered(c, 255, st.StartedAt)
 		return
 	}
 	if err != nil {
@@ -112,19 +124,22 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 		if st.State == StateCreated {
 			return // never started
 		}
-		m.finish(c, 255, st.StartedAt)
+		m.finishRecovered(c, 255, st.StartedAt)
 		return
 	}
 	if err != nil {
 		m.opts.Log.Error("task status during recovery", "container", c.ID, "error", err)
 		return
 	}
+	if ts.Status == client.Stopped {
+		if err := m.reattachExited(c, task); err != nil {
+			m.opts.Log.Error("reattach exited container output", "container", c.ID, "error", err)
+		}
+		m.finishRecovered(c, int32(ts.ExitStatus), ts.ExitTime)
+		return
+	}
 	if err := m.reattach(ctx, c, task); err != nil {
 		m.opts.Log.Error("reattach container output", "container", c.ID, "error", err)
-	}
-	if ts.Status == client.Stopped {
-		m.finish(c, int32(ts.ExitStatus), ts.ExitTime)
-		return
 	}
 	c.mu.Lock()
 	if c.state == StateCreated {
@@ -154,6 +169,47 @@ func (m *Manager) reattach(ctx context.Context, c *Container, task client.Task) 
 	c.io, c.task = io, task
 	c.mu.Unlock()
 	return nil
+}
+
+// reattachExited reopens the output of a container whose process exited
+// while cricketd was away (see openExitedStdio): what the pipe still holds
+// goes to the log, and the copy ends when it is drained instead of waiting
+// for a writer that never comes.
+func (m *Manager) reattachExited(c *Container, task client.Task) error {
+	io, err := openExitedStdio(filepath.Join(c.Dir, "io"), c.Config.GetTty())
+	if err != nil {
+		return err
+	}
+	var log *crilog.File
+	if c.LogPath != "" {
+		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
+			io.close()
+			return err
+		}
+	}
+	io.copy(log)
+	c.mu.Lock()
+	c.io, c.task = io, task
+	c.mu.Unlock()
+	return nil
+}
+
+// recoveryFinishers bounds how many exits found at start-up are finished
+// at once (each deletes a task in its shim and drains a pipe).
+const recoveryFinishers = 16
+
+// finishRecovered records an exit that happened while cricketd was away.
+// It does not hold up start-up: the gate opens while the exits are
+// finished in the background, a bounded number at a time, so that the
+// time to serve calls does not grow with the number of exits. Until its
+// exit is finished (task deleted, output drained), a container reads as
+// running, as it would while an exit event is being handled.
+func (m *Manager) finishRecovered(c *Container, status int32, at time.Time) {
+	go func() {
+		m.recoverySem <- struct{}{}
+		defer func() { <-m.recoverySem }()
+		m.finish(c, status, at)
+	}()
 }
 
 // loadTaskStatus loads a container's task and its status. A task the shim

@@ -245,12 +245,18 @@ func readPID(t *testing.T, path string) int {
 	return pid
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// waitFor waits until cond holds; at the deadline it fails the test, with
+// what the optional last says about the last try.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, last ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			var why []string
+			for _, l := range last {
+				why = append(why, l())
+			}
+			t.Fatalf("timed out after %s waiting for %s %s", timeout, what, strings.Join(why, "; "))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
