@@ -18,6 +18,7 @@ import (
 
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/taskerr"
 )
 
 // outputDrainTimeout bounds waiting for a container's remaining output after
@@ -70,7 +71,7 @@ func (m *Manager) deleteExitedTask(ctx context.Context, c *Container) {
 		// pod): they are killed first.
 		var task client.Task
 		if task, err = m.containerdTask(ctx, c); err == nil {
-			_, err = task.Delete(ctx, client.WithProcessKill)
+			err = m.killAndDeleteTask(ctx, task)
 		}
 	}
 	if err != nil && !errdefs.IsNotFound(err) {
@@ -80,6 +81,19 @@ func (m *Manager) deleteExitedTask(ctx context.Context, c *Container) {
 	c.mu.Lock()
 	c.task, c.noTask = nil, true
 	c.mu.Unlock()
+}
+
+// killAndDeleteTask kills what still runs in a task and deletes it. A
+// missing task is an errdefs NotFound error. When the shim connection
+// closes under the kill or the deletion (another deletion of the task
+// finished first, or the shim died), deleting by ID tells whether
+// containerd still has the task.
+func (m *Manager) killAndDeleteTask(ctx context.Context, task client.Task) error {
+	_, err := task.Delete(ctx, client.WithProcessKill)
+	if taskerr.Gone(err) && !errdefs.IsNotFound(err) {
+		err = m.deleteTask(ctx, task.ID())
+	}
+	return err
 }
 
 // deleteTask deletes the exited task of containerd container id by ID,
@@ -137,9 +151,16 @@ func (m *Manager) HandleOOM(containerID string) {
 
 // finish completes a container's exit: delete its task (the shim then
 // closes the output FIFOs), drain the output into the log, then report it
-// exited and wake StopContainer.
+// exited and wake StopContainer. An exit is recorded once: the first report
+// of it (the exit event, or a state check that found the task stopped or
+// gone) is the one kept, and later ones return at once; wait for
+// c.exited.
 func (m *Manager) finish(c *Container, status int32, at time.Time) {
 	c.mu.Lock()
+	if c.finishing {
+		c.mu.Unlock()
+		return
+	}
 	c.finishing = true
 	c.mu.Unlock()
 	t := steps.Start("finish")
@@ -211,7 +232,7 @@ func (m *Manager) taskExit(ctx context.Context, id string) (int32, time.Time, bo
 		return 255, time.Now(), errdefs.IsNotFound(err)
 	}
 	_, st, err := loadTaskStatus(ctx, ctr)
-	if errdefs.IsNotFound(err) {
+	if taskerr.Gone(err) {
 		return 255, time.Now(), true
 	}
 	if err != nil || st.Status != client.Stopped {

@@ -2,8 +2,8 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/taskerr"
 )
 
 // ExecSyncOutputLimit caps stdout and stderr together: kubelet receives
@@ -25,13 +26,30 @@ type ExecResult struct {
 	ExitCode       int32
 }
 
-// ExecSync runs cmd in a running container and waits for it. With a
-// timeout, a command still running when it passes is killed (and gone when
-// ExecSync returns) and the call fails with DeadlineExceeded. Output held
-// open by a background child does not keep the call waiting.
+// errExecTimeout is the cause of an ExecSync context whose timeout passed
+// (rather than the caller's deadline or cancellation).
+var errExecTimeout = errors.New("exec timeout")
+
+// ExecSync runs cmd in a running container and waits for it.
+//
+// The timeout covers the whole call, from its start: under load, starting
+// the process can take longer than running it. When it passes (or the
+// caller goes away), the call returns at once: a process still starting is
+// killed and deleted once it exists; a running one is sent SIGKILL before
+// the call returns and deleted afterwards. The call then fails with
+// DeadlineExceeded (Canceled) and no output: a command that did not finish
+// in time has no result. A command that exits in time gets its exit code
+// and the output read by the deadline: a background child holding its
+// output open holds the call at most until then (or outputDrainTimeout,
+// without a timeout).
 func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error) {
-	if len(cmd) == 0 {
-		return nil, fmt.Errorf("exec command is empty: %w", errdefs.ErrInvalidArgument)
+	if err := validateExecCmd(cmd); err != nil {
+		return nil, err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errExecTimeout)
+		defer cancel()
 	}
 	c, err := m.store.Get(id)
 	if err != nil {
@@ -41,94 +59,62 @@ func (m *Manager) ExecSync(ctx context.Context, id string, cmd []string, timeout
 		return nil, fmt.Errorf("container %s is %s, not running: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
 	}
 	ctx = m.ctx(ctx)
+	failed := func(err error) error {
+		if ctx.Err() == nil {
+			return err
+		}
+		if context.Cause(ctx) == errExecTimeout {
+			return fmt.Errorf("command %s in container %s timed out after %s: %w", describeCmd(cmd), c.ID, timeout, context.DeadlineExceeded)
+		}
+		return fmt.Errorf("command %s in container %s: %w", describeCmd(cmd), c.ID, ctx.Err())
+	}
 	t := steps.Start("ExecSync")
 	defer t.Done(m.opts.Log, "container", c.ID)
 	proc, err := m.processSpec(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, failed(err)
 	}
 	t.Step("spec")
 	task, err := m.containerdTask(ctx, c)
-	if errdefs.IsNotFound(err) {
-		return nil, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)
+	if taskerr.Gone(err) {
+		return nil, failed(fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition))
 	}
 	if err != nil {
-		return nil, err
+		return nil, failed(err)
 	}
 	t.Step("task")
 	pspec := *proc
 	pspec.Args, pspec.Terminal = cmd, false
-
-	execID := newID()[:16]
-	dir := filepath.Join(c.Dir, "exec-"+execID)
-	io, err := openStdio(dir, false, false)
-	if err != nil {
-		return nil, err
-	}
-	defer removeStdio(dir)
-	defer io.close()
 	budget := &outputBudget{left: ExecSyncOutputLimit}
 	stdout, stderr := &cappedBuffer{budget: budget}, &cappedBuffer{budget: budget}
-	io.copyTo(stdout, stderr)
-	t.Step("stdio")
-
-	// The exec must be cleaned up even if our caller is gone.
-	cleanupCtx := context.WithoutCancel(ctx)
-	process, err := task.Exec(ctx, execID, &pspec, io.creator())
+	p, err := m.launchExec(ctx, c, task, &pspec, stdout, stderr)
 	if err != nil {
-		return nil, fmt.Errorf("exec in container %s: %w", c.ID, err)
-	}
-	t.Step("exec")
-	exitSeen := false
-	defer func() {
-		if !exitSeen {
-			process.Delete(cleanupCtx, client.WithProcessKill)
-			return
-		}
-		// A process seen exiting needs no kill, and its deletion need not
-		// hold up the reply; the container's task is not deleted before
-		// it is done (see deleteExitedTask).
-		c.execCleanup.RLock()
-		go func() {
-			defer c.execCleanup.RUnlock()
-			ctx, cancel := context.WithTimeout(cleanupCtx, time.Minute)
-			defer cancel()
-			if _, err := process.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-				m.opts.Log.Warn("delete exec process", "container", c.ID, "exec", execID, "error", err)
-			}
-		}()
-	}()
-	exited, err := process.Wait(cleanupCtx)
-	if err != nil {
-		return nil, err
-	}
-	t.Step("wait")
-	if err := process.Start(ctx); err != nil {
-		return nil, fmt.Errorf("start exec in container %s: %w", c.ID, err)
+		return nil, failed(err)
 	}
 	t.Step("start")
-
-	var deadline <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
-	}
 	var code int32
 	select {
-	case st := <-exited:
-		code, exitSeen = int32(st.ExitCode()), true
-	case <-deadline:
-		m.killExec(cleanupCtx, process, exited)
-		return nil, fmt.Errorf("command %q in container %s timed out after %s: %w", cmd, c.ID, timeout, context.DeadlineExceeded)
+	case st := <-p.exited:
+		if err := st.Error(); err != nil {
+			p.release(context.WithoutCancel(ctx), true)
+			return nil, failed(execError(c, "wait for exec in", err))
+		}
+		code = int32(st.ExitCode())
 	case <-ctx.Done():
-		m.killExec(cleanupCtx, process, exited)
-		return nil, ctx.Err()
+		p.kill(context.WithoutCancel(ctx), execKillWait)
+		p.release(context.WithoutCancel(ctx), false)
+		return nil, failed(ctx.Err())
 	}
 	t.Step("exited")
-	io.wait(outputDrainTimeout)
-	io.close()
-	<-io.done
+	drain := outputDrainTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		drain = min(drain, time.Until(dl))
+	}
+	p.io.wait(drain)
+	p.io.close()
+	<-p.io.done
+	// Released after the drain: the release closes the FIFOs.
+	p.release(context.WithoutCancel(ctx), true)
 	t.Step("drain")
 	return &ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, nil
 }
@@ -161,7 +147,7 @@ func (m *Manager) processSpec(ctx context.Context, c *Container) (*specs.Process
 
 // killExec kills an exec'd process and waits until it is gone.
 func (m *Manager) killExec(ctx context.Context, p client.Process, exited <-chan client.ExitStatus) {
-	if err := p.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+	if err := p.Kill(ctx, syscall.SIGKILL); err != nil && !taskerr.Gone(err) {
 		m.opts.Log.Warn("kill exec process", "error", err)
 	}
 	select {

@@ -12,6 +12,7 @@ import (
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/taskerr"
 )
 
 // Start starts a created container: its task joins the pod's shim, and its
@@ -87,7 +88,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	t.Step("task")
 	io.closeRemote = func() {
-		if err := task.CloseIO(context.Background(), client.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
+		if err := task.CloseIO(context.Background(), client.WithStdinCloser); err != nil && !taskerr.Gone(err) {
 			m.opts.Log.Warn("close container stdin", "container", c.ID, "error", err)
 		}
 	}
@@ -96,7 +97,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Unlock()
 	started := time.Now()
 	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(context.WithoutCancel(ctx), client.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+		if derr := m.killAndDeleteTask(context.WithoutCancel(ctx), task); derr != nil && !errdefs.IsNotFound(derr) {
 			m.opts.Log.Error("delete task after failed start", "container", c.ID, "error", derr)
 		} else {
 			c.mu.Lock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/taskerr"
 )
 
 // killTimeout bounds waiting for a SIGKILLed container to be reported exited.
@@ -51,7 +52,10 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 		// in SIGKILL: a container must always be stoppable.
 		if sig, err := parseSignal(c.StopSignal); err != nil {
 			m.opts.Log.Warn("stop signal unusable; killing at once", "container", c.ID, "error", err)
-		} else if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		} else if err := task.Kill(ctx, sig); taskerr.Gone(err) {
+			// The process exited (or its shim went away) first.
+			return m.awaitExit(ctx, c, nil)
+		} else if err != nil {
 			m.opts.Log.Warn("stop signal not delivered; killing at once", "container", c.ID, "signal", c.StopSignal, "error", err)
 		} else {
 			t.Step("signal")
@@ -65,8 +69,11 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 			}
 		}
 	}
-	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("kill container %s: %w", c.ID, err)
+	// A kill that loses its race with the process's exit (the task is
+	// gone, or its deletion closed containerd's connection to the shim)
+	// has nothing left to do: the exit is being recorded.
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !taskerr.Gone(err) {
+		return fmt.Errorf("kill container %s: %w", c.ID, taskerr.Classify(err))
 	}
 	t.Step("kill")
 	defer t.Step("exit")
@@ -74,11 +81,11 @@ func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) e
 }
 
 // awaitExit waits (bounded) for a container to be reported exited. cause is
-// why the task could not be signalled (nil after a kill): a missing task
-// means its exit is being recorded.
+// why the task could not be signalled (nil after a kill): a task that is
+// gone (see taskerr.Gone) means its exit is being recorded.
 func (m *Manager) awaitExit(ctx context.Context, c *Container, cause error) error {
-	if cause != nil && !errdefs.IsNotFound(cause) {
-		return fmt.Errorf("stop container %s: %w", c.ID, cause)
+	if cause != nil && !taskerr.Gone(cause) {
+		return fmt.Errorf("stop container %s: %w", c.ID, taskerr.Classify(cause))
 	}
 	select {
 	case <-c.exitedChan():
@@ -86,13 +93,20 @@ func (m *Manager) awaitExit(ctx context.Context, c *Container, cause error) erro
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(killTimeout):
-		// The exit event never came (missed while reconnecting): read
-		// the task's state directly.
-		if code, at, exited := m.taskExit(ctx, c.ID); exited {
-			m.finish(c, code, at)
-			return nil
-		}
+	}
+	// The exit event never came (missed while reconnecting): read the
+	// task's state directly. finish records an exit once; if it is
+	// already recording this one, this waits for it.
+	code, at, exited := m.taskExit(ctx, c.ID)
+	if !exited {
 		return fmt.Errorf("container %s did not exit within %s of SIGKILL: %w", c.ID, killTimeout, errdefs.ErrUnavailable)
+	}
+	m.finish(c, code, at)
+	select {
+	case <-c.exitedChan():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -195,11 +209,11 @@ func (m *Manager) deleteContainerd(ctx context.Context, id string) error {
 		return fmt.Errorf("load container %s: %w", id, err)
 	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
-		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("delete task of container %s: %w", id, err)
+		if err := m.killAndDeleteTask(ctx, task); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete task of container %s: %w", id, taskerr.Classify(err))
 		}
-	} else if !errdefs.IsNotFound(err) {
-		return fmt.Errorf("load task of container %s: %w", id, err)
+	} else if !taskerr.Gone(err) {
+		return fmt.Errorf("load task of container %s: %w", id, taskerr.Classify(err))
 	} else if err := m.deleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		// Cleaning up what containerd still lists of a task it cannot
 		// show (see deleteTask) is best effort.

@@ -166,7 +166,9 @@ func (s *Server) ReopenContainerLog(ctx context.Context, r *runtime.ReopenContai
 	return &runtime.ReopenContainerLogResponse{}, nil
 }
 
-// ExecSync runs a command in a container and returns its output.
+// ExecSync runs a command in a container and returns its output. The
+// timeout covers the whole call, the process's start included; the
+// command's size is bounded (see container.Manager.ExecSync).
 func (s *Server) ExecSync(ctx context.Context, r *runtime.ExecSyncRequest) (*runtime.ExecSyncResponse, error) {
 	if err := checkID("container_id", r.GetContainerId()); err != nil {
 		return nil, err

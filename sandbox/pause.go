@@ -15,6 +15,7 @@ import (
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/taskerr"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -117,11 +118,19 @@ func (p *pauseController) Delete(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("load pause container of sandbox %s: %w", sb.ID, err)
 	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
-		if _, err := task.Delete(ctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("delete pause task of sandbox %s: %w", sb.ID, err)
+		_, err := task.Delete(ctx, client.WithProcessKill)
+		if taskerr.Gone(err) && !errdefs.IsNotFound(err) {
+			// The shim connection closed under the kill or the
+			// deletion (another deletion finished first, or the shim
+			// died): Release deletes by ID, and tells whether containerd
+			// still has the task.
+			err = p.Release(ctx, sb)
 		}
-	} else if !errdefs.IsNotFound(err) {
-		return fmt.Errorf("load pause task of sandbox %s: %w", sb.ID, err)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete pause task of sandbox %s: %w", sb.ID, taskerr.Classify(err))
+		}
+	} else if !taskerr.Gone(err) {
+		return fmt.Errorf("load pause task of sandbox %s: %w", sb.ID, taskerr.Classify(err))
 	}
 	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete pause container of sandbox %s: %w", sb.ID, err)
@@ -150,14 +159,16 @@ func killAndWait(ctx context.Context, task client.Task, what string) error {
 	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
 	exited, err := task.Wait(ctx)
-	if errdefs.IsNotFound(err) {
+	if taskerr.Gone(err) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("wait for %s: %w", what, err)
+		return fmt.Errorf("wait for %s: %w", what, taskerr.Classify(err))
 	}
-	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("kill %s: %w", what, err)
+	// A kill that loses its race with the exit (the task is gone, or the
+	// shim connection closed) has nothing left to do; the wait ends too.
+	if err := task.Kill(ctx, syscall.SIGKILL, client.WithKillAll); err != nil && !taskerr.Gone(err) {
+		return fmt.Errorf("kill %s: %w", what, taskerr.Classify(err))
 	}
 	select {
 	case <-exited:
@@ -186,7 +197,7 @@ func (p *pauseController) Running(ctx context.Context, sb *Sandbox) (bool, error
 		return false, err
 	}
 	st, err := task.Status(ctx)
-	if errdefs.IsNotFound(err) {
+	if taskerr.Gone(err) {
 		return false, nil
 	}
 	if err != nil {
