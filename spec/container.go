@@ -109,7 +109,7 @@ func Container(in ContainerInput) ([]oci.SpecOpts, error) {
 		return nil, err
 	}
 	opts = append(opts, devs...)
-	opts = append(opts, withMounts(in))
+	opts = append(opts, withMounts(in), withCgroupNamespace(sc.GetPrivileged()))
 	return opts, nil
 }
 
@@ -147,6 +147,9 @@ func withMounts(in ContainerInput) oci.SpecOpts {
 			if !taken[path.Clean(v.Destination)] {
 				added = append(added, v)
 			}
+		}
+		if !taken["/sys/fs/cgroup"] {
+			added = append(added, cgroupMount(in.Config.GetLinux().GetSecurityContext().GetPrivileged()))
 		}
 		// A config mount over a default mount (e.g. /dev/shm, /sys)
 		// replaces it.
