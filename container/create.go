@@ -86,6 +86,14 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 			u.Run(func(err error) { m.opts.Log.Error("undo failed container creation", "container", id, "error", err) })
 		}
 	}()
+	// Its share of the list budget before anything exists: a container
+	// that would make list, status or event responses too large is refused.
+	charge, err := m.opts.ListBudget.Reserve("container "+key, listedSize(c))
+	if err != nil {
+		return err
+	}
+	u.Push(func(context.Context) error { charge.Release(); return nil })
+	c.listCharge = charge
 	if err := m.persist(c, true); err != nil {
 		return err
 	}

@@ -5,11 +5,17 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 )
+
+// MaxConfigBytes bounds a whole ContainerConfig (in its protobuf
+// encoding): room for the largest env, labels and annotations allowed and
+// a long command, well below a gRPC message.
+const MaxConfigBytes = 2 << 20
 
 // validate checks a ContainerConfig before any side effect.
 func validate(cfg *runtime.ContainerConfig) error {
@@ -25,7 +31,16 @@ func validate(cfg *runtime.ContainerConfig) error {
 	if err := sandbox.ValidateLabels("config.labels", cfg.GetLabels()); err != nil {
 		return err
 	}
+	if err := sandbox.ValidateAnnotations("config.annotations", cfg.GetAnnotations()); err != nil {
+		return err
+	}
+	if err := sandbox.ValidateAnnotations("config.image.annotations", cfg.GetImage().GetAnnotations()); err != nil {
+		return err
+	}
 	if err := validateLogPath(cfg.GetLogPath()); err != nil {
+		return err
+	}
+	if err := validateEnv(cfg.GetEnvs()); err != nil {
 		return err
 	}
 	for _, m := range cfg.GetMounts() {
@@ -48,6 +63,10 @@ func validate(cfg *runtime.ContainerConfig) error {
 	}
 	if err := spec.ValidateSeccomp("config.linux.security_context.seccomp", profile, sc.GetPrivileged()); err != nil {
 		return err
+	}
+	// Last: the fields above name what is too large more precisely.
+	if n := proto.Size(cfg); n > MaxConfigBytes {
+		return invalid("config is %d bytes, more than the %d a container config may have", n, MaxConfigBytes)
 	}
 	return nil
 }

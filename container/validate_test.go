@@ -50,6 +50,25 @@ func TestValidateRefusesBadInput(t *testing.T) {
 		{"NUL in log path", "log_path", func(c *runtime.ContainerConfig) { c.LogPath = "c/0\x00.log" }},
 		{"dot dot inside log path", "log_path", func(c *runtime.ContainerConfig) { c.LogPath = "a/../b.log" }},
 		{"log path is the directory", "log_path", func(c *runtime.ContainerConfig) { c.LogPath = "./" }},
+		{"empty env name", "config.envs[2]", func(c *runtime.ContainerConfig) { c.Envs = append(c.Envs, &runtime.KeyValue{Value: []byte("x")}) }},
+		{"= in env name", "config.envs[2]", func(c *runtime.ContainerConfig) { c.Envs = append(c.Envs, &runtime.KeyValue{Key: "A=B"}) }},
+		{"NUL in env value", "config.envs[2]", func(c *runtime.ContainerConfig) {
+			c.Envs = append(c.Envs, &runtime.KeyValue{Key: "A", Value: []byte("a\x00b")})
+		}},
+		{"env var over MAX_ARG_STRLEN", "config.envs[2]", func(c *runtime.ContainerConfig) {
+			c.Envs = append(c.Envs, &runtime.KeyValue{Key: "A", Value: make([]byte, 128<<10)})
+		}},
+		{"env in total", "config.envs", func(c *runtime.ContainerConfig) {
+			for range 20 {
+				c.Envs = append(c.Envs, &runtime.KeyValue{Key: "A", Value: []byte(strings.Repeat("x", 64<<10))})
+			}
+		}},
+		{"container name", "config.metadata.name", func(c *runtime.ContainerConfig) { c.Metadata.Name = "a\nb" }},
+		{"annotations", "config.annotations", func(c *runtime.ContainerConfig) { c.Annotations["big"] = strings.Repeat("x", 256<<10) }},
+		{"image annotations", "config.image.annotations", func(c *runtime.ContainerConfig) {
+			c.Image.Annotations = map[string]string{"big": strings.Repeat("x", 256<<10)}
+		}},
+		{"labels", "config.labels", func(c *runtime.ContainerConfig) { c.Labels["a"] = strings.Repeat("x", 15<<20) }},
 		{"malformed cpuset", "cpuset_cpus", func(c *runtime.ContainerConfig) { c.Linux.Resources.CpusetCpus = "0-" }},
 		{"cpuset out of host", "cpuset_cpus", func(c *runtime.ContainerConfig) { c.Linux.Resources.CpusetCpus = "0,4095" }},
 		{"mems out of host", "cpuset_mems", func(c *runtime.ContainerConfig) { c.Linux.Resources.CpusetMems = "0-63" }},
@@ -60,6 +79,7 @@ func TestValidateRefusesBadInput(t *testing.T) {
 		{"image sub path out of the image", "image_sub_path", func(c *runtime.ContainerConfig) {
 			c.Mounts = []*runtime.Mount{{ContainerPath: "/x", Image: &runtime.ImageSpec{Image: "data"}, ImageSubPath: "a/../../b"}}
 		}},
+		{"whole config", "config is", func(c *runtime.ContainerConfig) { c.Args = []string{strings.Repeat("a", 3<<20)} }},
 	} {
 		c := kubeletContainer()
 		tc.edit(c)

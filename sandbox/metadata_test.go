@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,6 +28,7 @@ func kubeletPod() *runtime.PodSandboxConfig {
 		Annotations: map[string]string{
 			"kubernetes.io/config.seen":   "2026-12-01T10:00:00.000000000Z",
 			"kubernetes.io/config.source": "api",
+			"big":                         strings.Repeat("x", MaxAnnotationsBytes-100),
 		},
 		DnsConfig: &runtime.DNSConfig{
 			Servers:  []string{"10.96.0.10", "fe80::1%eth0"},
@@ -47,6 +49,10 @@ func TestValidateAcceptsWhatKubeletSends(t *testing.T) {
 }
 
 func TestValidateRefusesBadMetadataAndFiles(t *testing.T) {
+	manyLabels := map[string]string{}
+	for i := range 4000 {
+		manyLabels[fmt.Sprintf("example.com/label-%05d", i)] = strings.Repeat("v", 63)
+	}
 	for _, tc := range []struct {
 		name, field string
 		edit        func(*runtime.PodSandboxConfig)
@@ -55,6 +61,12 @@ func TestValidateRefusesBadMetadataAndFiles(t *testing.T) {
 		{"NUL in namespace", "config.metadata.namespace", func(c *runtime.PodSandboxConfig) { c.Metadata.Namespace = "ns\x00" }},
 		{"CNI separator in name", "config.metadata.name", func(c *runtime.PodSandboxConfig) { c.Metadata.Name = "a;K8S_POD_NAMESPACE=x" }},
 		{"long uid", "config.metadata.uid", func(c *runtime.PodSandboxConfig) { c.Metadata.Uid = strings.Repeat("u", 254) }},
+		{"label key", "config.labels", func(c *runtime.PodSandboxConfig) { c.Labels["bad key"] = "v" }},
+		{"long label value", "config.labels", func(c *runtime.PodSandboxConfig) { c.Labels["app"] = strings.Repeat("v", 64) }},
+		{"15 MiB label", "config.labels", func(c *runtime.PodSandboxConfig) { c.Labels["app"] = strings.Repeat("v", 15<<20) }},
+		{"long pod name label", "config.labels", func(c *runtime.PodSandboxConfig) { c.Labels[podNameLabel] = strings.Repeat("p", 254) }},
+		{"many labels", "config.labels", func(c *runtime.PodSandboxConfig) { c.Labels = manyLabels }},
+		{"annotations", "config.annotations", func(c *runtime.PodSandboxConfig) { c.Annotations["more"] = strings.Repeat("x", 200) }},
 		{"long hostname", "config.hostname", func(c *runtime.PodSandboxConfig) { c.Hostname = strings.Repeat("h", 65) }},
 		{"newline in hostname", "config.hostname", func(c *runtime.PodSandboxConfig) { c.Hostname = "web\n10.0.0.1 evil" }},
 		{"newline in server", "config.dns_config.servers", func(c *runtime.PodSandboxConfig) { c.DnsConfig.Servers = []string{"1.1.1.1\nnameserver 6.6.6.6"} }},
@@ -65,6 +77,12 @@ func TestValidateRefusesBadMetadataAndFiles(t *testing.T) {
 			c.Linux.Sysctls["net.ipv4.ip_local_port_range"] = "1024\x0065000"
 		}},
 		{"long sysctl", "kernel.sem", func(c *runtime.PodSandboxConfig) { c.Linux.Sysctls["kernel.sem"] = strings.Repeat("1", 5000) }},
+		{"whole config", "config is", func(c *runtime.PodSandboxConfig) {
+			c.PortMappings = make([]*runtime.PortMapping, 100000)
+			for i := range c.PortMappings {
+				c.PortMappings[i] = &runtime.PortMapping{ContainerPort: 80, HostIp: "127.0.0.1"}
+			}
+		}},
 	} {
 		c := kubeletPod()
 		tc.edit(c)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/spec"
@@ -31,6 +32,9 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 		}
 	}
 	if err := ValidateLabels("config.labels", cfg.GetLabels()); err != nil {
+		return err
+	}
+	if err := ValidateAnnotations("config.annotations", cfg.GetAnnotations()); err != nil {
 		return err
 	}
 	if err := validateFiles(cfg); err != nil {
@@ -75,8 +79,17 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	if lp := cfg.GetLogDirectory(); lp != "" && !strings.HasPrefix(lp, "/") {
 		return invalid("log_directory %q must be absolute", lp)
 	}
+	// Last: the fields above name what is too large more precisely.
+	if n := proto.Size(cfg); n > MaxPodConfigBytes {
+		return invalid("config is %d bytes, more than the %d a pod sandbox config may have", n, MaxPodConfigBytes)
+	}
 	return nil
 }
+
+// MaxPodConfigBytes bounds a whole PodSandboxConfig (in its protobuf
+// encoding). Kubernetes keeps a pod under about 1.5 MiB, and its sandbox
+// config carries only a part: labels, annotations, DNS, ports, sysctls.
+const MaxPodConfigBytes = 1 << 20
 
 // validatePodName checks a pod's name, namespace or UID: kubelet passes
 // them to CNI plugins in CNI_ARGS, where ';' separates the arguments and

@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -204,4 +207,230 @@ func TestLogHardLinkGetsItsOwnFile(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "output in the reopened log file", func() bool { return len(logLines(t, logPath)) >= 3 })
 	checkVictim(logPath)
+}
+
+// The limits of one object's metadata, as documented (sandbox.MaxLabelsBytes,
+// sandbox.MaxAnnotationsBytes).
+const (
+	labelsLimit      = 256 << 10
+	annotationsLimit = 256 << 10
+)
+
+// that take nearly all of an object's label limit.
+func fullLabels(prefix string) map[string]string {
+	l := map[string]string{}
+	total := 0
+	for i := 0; ; i++ {
+		k, v := fmt.Sprintf("example.com/%s-%05d", prefix, i), strings.Repeat("v", 63)
+		if total+len(k)+len(v) > labelsLimit {
+			return l
+		}
+		l[k] = v
+		total += len(k) + len(v)
+	}
+}
+
+// fullAnnotations returns one annotation that takes all of an object's
+// annotation limit.
+func fullAnnotations(key string) map[string]string {
+	return map[string]string{key: strings.Repeat("a", annotationsLimit-len(key))}
+}
+
+// many returns n entries of about size bytes each.
+func many(n, size int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("k%06d", i)] = strings.Repeat("v", size)
+	}
+	return m
+}
+
+// TestOversizedMetadataIsRefusedAndListsKeepAnswering: metadata that would
+// make list responses too large for any client is refused at creation
+// (per object with InvalidArgument, for all objects together with
+// ResourceExhausted), and with the largest objects that are accepted,
+// every list, status and event RPC still answers.
+func TestOversizedMetadataIsRefusedAndListsKeepAnswering(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	img := busybox(t, d)
+
+	// An event stream open from the start must outlive all of it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	evs, err := d.Runtime.GetContainerEvents(ctx, &runtime.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evMu sync.Mutex
+	var seen []string
+	var evErr error
+	go func() {
+		for {
+			e, err := evs.Recv()
+			evMu.Lock()
+			if err != nil {
+				evErr = err
+				evMu.Unlock()
+				return
+			}
+			seen = append(seen, e.ContainerId+" "+e.ContainerEventType.String())
+			evMu.Unlock()
+		}
+	}()
+	sawEvent := func(id string, typ runtime.ContainerEventType) bool {
+		evMu.Lock()
+		defer evMu.Unlock()
+		if evErr != nil {
+			t.Fatalf("the event stream ended: %v", evErr)
+		}
+		return slices.Contains(seen, id+" "+typ.String())
+	}
+
+	// Too large for one object: each request is below the 16 MiB message
+	// limit, and each is refused naming the field.
+	env := make([]*runtime.KeyValue, 100000)
+	for i := range env {
+		env[i] = &runtime.KeyValue{Key: fmt.Sprintf("E%06d", i), Value: []byte(strings.Repeat("e", 120))}
+	}
+	huge := map[string]string{"app": strings.Repeat("x", 15<<20)}
+	for i, tc := range []struct {
+		name, field string
+		pod         func(*runtime.PodSandboxConfig)
+		ctr         func(*runtime.ContainerConfig)
+	}{
+		{name: "pod with 100k annotations", field: "config.annotations", pod: func(c *runtime.PodSandboxConfig) { c.Annotations = many(100000, 100) }},
+		{name: "pod with 100k labels", field: "config.labels", pod: func(c *runtime.PodSandboxConfig) { c.Labels = many(100000, 100) }},
+		{name: "pod with a 15 MiB label", field: "config.labels", pod: func(c *runtime.PodSandboxConfig) { c.Labels = huge }},
+		{name: "container with 100k annotations", field: "config.annotations", ctr: func(c *runtime.ContainerConfig) { c.Annotations = many(100000, 100) }},
+		{name: "container with 100k labels", field: "config.labels", ctr: func(c *runtime.ContainerConfig) { c.Labels = many(100000, 100) }},
+		{name: "container with 100k env vars", field: "config.envs", ctr: func(c *runtime.ContainerConfig) { c.Envs = env }},
+		{name: "container with a 15 MiB label", field: "config.labels", ctr: func(c *runtime.ContainerConfig) { c.Labels = huge }},
+	} {
+		var err error
+		if tc.pod != nil {
+			c := podConfig(fmt.Sprintf("oversized%d", i))
+			tc.pod(c)
+			_, err = d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: c})
+		} else {
+			c := ctrConfig("oversized", img, "true")
+			tc.ctr(c)
+			// Without a pod: validation comes before the pod is looked up.
+			_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: "nosuchpod", Config: c})
+		}
+		if codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.field) || len(err.Error()) > 1024 {
+			t.Errorf("%s: %.300v; want a short InvalidArgument naming %q", tc.name, err, tc.field)
+		}
+	}
+
+	// The largest objects accepted, all in one pod (whose status and
+	// events carry every one of them), until the node has no room left.
+	pod := podConfig("biggest")
+	pod.Labels, pod.Annotations = fullLabels("pod"), fullAnnotations("example.com/pod")
+	podID := runPod(t, d, pod)
+	var ids []string
+	var refused error
+	for i := range 40 {
+		cfg := ctrConfig(fmt.Sprintf("big-%02d", i), img, "sleep", "3600")
+		cfg.Labels, cfg.Annotations = fullLabels("ctr"), fullAnnotations("example.com/ctr")
+		cfg.Image.Annotations = fullAnnotations("example.com/image")
+		resp, err := d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+		if err != nil {
+			refused = err
+			break
+		}
+		ids = append(ids, resp.ContainerId)
+	}
+	if len(ids) < 5 {
+		t.Fatalf("after %d of the largest containers: %v; want at least 5", len(ids), refused)
+	}
+	// Without a bound on all objects together this goes on, and the
+	// lists below fail.
+	if codeOf(refused) != codes.ResourceExhausted {
+		t.Errorf("after %d of the largest containers: %v; want ResourceExhausted", len(ids), refused)
+	}
+	t.Logf("%d containers of about 790 KiB of metadata each before: %v", len(ids), refused)
+	for _, id := range ids {
+		startContainer(t, d, id)
+	}
+
+	// Every list, status and event RPC answers, with everything in it.
+	lc, err := d.Runtime.ListContainers(d.Ctx(), &runtime.ListContainersRequest{})
+	if err != nil || len(lc.Containers) != len(ids) {
+		t.Fatalf("ListContainers: %d containers, %v", len(lc.GetContainers()), err)
+	}
+	if n := len(lc.Containers[0].Labels); n != len(fullLabels("ctr")) {
+		t.Errorf("ListContainers: %d labels, want %d", n, len(fullLabels("ctr")))
+	}
+	lp, err := d.Runtime.ListPodSandbox(d.Ctx(), &runtime.ListPodSandboxRequest{})
+	if err != nil || len(lp.Items) != 1 || len(lp.Items[0].Annotations["example.com/pod"]) == 0 {
+		t.Fatalf("ListPodSandbox: %v", err)
+	}
+	for _, verbose := range []bool{false, true} {
+		ps, err := d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: verbose})
+		if err != nil || len(ps.ContainersStatuses) != len(ids) {
+			t.Fatalf("PodSandboxStatus (verbose %v): %d container statuses, %v", verbose, len(ps.GetContainersStatuses()), err)
+		}
+	}
+	waitFor(t, time.Minute, "stats of every container", func() bool {
+		st, err := d.Runtime.ListContainerStats(d.Ctx(), &runtime.ListContainerStatsRequest{})
+		if err != nil {
+			t.Fatalf("ListContainerStats: %v", err)
+		}
+		return len(st.Stats) == len(ids)
+	})
+	if _, err := d.Runtime.ListPodSandboxStats(d.Ctx(), &runtime.ListPodSandboxStatsRequest{}); err != nil {
+		t.Errorf("ListPodSandboxStats: %v", err)
+	}
+	last := ids[len(ids)-1]
+	waitFor(t, time.Minute, "the open event stream to deliver the last start", func() bool {
+		return sawEvent(last, runtime.ContainerEventType_CONTAINER_STARTED_EVENT)
+	})
+	// A new subscriber gets events too, each carrying all the pod's
+	// container statuses.
+	evs2, err := d.Runtime.GetContainerEvents(ctx, &runtime.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: last, Timeout: 0}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := evs2.Recv()
+		if err != nil {
+			t.Fatalf("a new event stream: %v", err)
+		}
+		if e.ContainerId == last && e.ContainerEventType == runtime.ContainerEventType_CONTAINER_STOPPED_EVENT {
+			if len(e.ContainersStatuses) != len(ids) {
+				t.Errorf("the STOPPED event carries %d container statuses, want %d", len(e.ContainersStatuses), len(ids))
+			}
+			break
+		}
+	}
+	waitFor(t, time.Minute, "the first event stream to deliver the stop", func() bool {
+		return sawEvent(last, runtime.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	})
+
+	// Removing a container gives its room back.
+	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: last}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ctrConfig("big-again", img, "sleep", "3600")
+	cfg.Labels, cfg.Annotations = fullLabels("ctr"), fullAnnotations("example.com/ctr")
+	cfg.Image.Annotations = fullAnnotations("example.com/image")
+	createContainer(t, d, podID, pod, cfg)
+
+	// After a crash, the restored pod and containers take their room back:
+	// the node is as full as before, and everything still lists.
+	d.Kill()
+	d.Start()
+	cfg.Metadata.Name = "big-after-restart"
+	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	if codeOf(err) != codes.ResourceExhausted {
+		t.Errorf("after a restart, one more of the largest containers: %v; want ResourceExhausted", err)
+	}
+	lc, err = d.Runtime.ListContainers(d.Ctx(), &runtime.ListContainersRequest{})
+	if err != nil || len(lc.Containers) != len(ids) {
+		t.Errorf("ListContainers after a restart: %d containers, %v", len(lc.GetContainers()), err)
+	}
 }
