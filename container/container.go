@@ -13,6 +13,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/listbudget"
 )
 
 // State of a container as the CRI reports it.
@@ -61,6 +63,9 @@ type Container struct {
 	NameKey string
 	// CgroupPath is the container's cgroup (cgroupfs path), for stats.
 	CgroupPath string
+	// listCharge is the container's share of the list budget, returned
+	// when it is removed.
+	listCharge *listbudget.Charge
 
 	// op serializes lifecycle operations (start, stop, remove).
 	op sync.Mutex

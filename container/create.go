@@ -37,6 +37,9 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 	if err != nil {
 		return "", err
 	}
+	if err := spec.CheckPodAllows(cfg.GetLinux().GetSecurityContext(), sb.Config.GetLinux().GetSecurityContext()); err != nil {
+		return "", err
+	}
 	if err := acceptsContainers(sb); err != nil {
 		return "", err
 	}
@@ -83,6 +86,14 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 			u.Run(func(err error) { m.opts.Log.Error("undo failed container creation", "container", id, "error", err) })
 		}
 	}()
+	// Its share of the list budget before anything exists: a container
+	// that would make list, status or event responses too large is refused.
+	charge, err := m.opts.ListBudget.Reserve("container "+key, listedSize(c))
+	if err != nil {
+		return err
+	}
+	u.Push(func(context.Context) error { charge.Release(); return nil })
+	c.listCharge = charge
 	if err := m.persist(c, true); err != nil {
 		return err
 	}
@@ -121,17 +132,29 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		ID: id, SandboxID: sb.ID, Config: cfg, Sandbox: sb.Config,
 		Image: img.Config.Config, ImageName: c.ImageName, ImageChainID: img.ChainID, Users: &m.users,
 		Network: nss[0], IPC: nss[1], UTS: nss[2], PID: nss[3],
-		CgroupsPath:       cgroupsPath,
-		HostsPath:         sb.HostsPath(),
-		ResolvConfPath:    sb.ResolvConfPath(),
-		HostnamePath:      sb.HostnamePath(),
-		ShmPath:           sb.ShmPath(),
-		Mounts:            mounts,
-		UserNS:            userNS(sb),
-		UserNSPath:        sb.NamespacePath(specs.UserNamespace),
-		OOM:               m.opts.OOM,
-		SandboxPrivileged: sb.Config.GetLinux().GetSecurityContext().GetPrivileged(),
+		CgroupsPath:    cgroupsPath,
+		HostsPath:      sb.HostsPath(),
+		ResolvConfPath: sb.ResolvConfPath(),
+		HostnamePath:   sb.HostnamePath(),
+		ShmPath:        sb.ShmPath(),
+		Mounts:         mounts,
+		UserNS:         userNS(sb),
+		UserNSPath:     sb.NamespacePath(specs.UserNamespace),
+		OOM:            m.opts.OOM,
 	}
+	// A creation that fails once the snapshot is prepared (an image
+	// mount whose image_sub_path does not resolve, a spec that cannot be
+	// generated) leaves no containerd container whose deletion would take
+	// the snapshot along: it is removed by its key (after the container,
+	// if there is one), not left for the garbage collection that follows
+	// the lease.
+	u.Push(func(ctx context.Context) error {
+		err := m.client.SnapshotService(m.opts.Snapshotter).Remove(m.ctx(ctx), id)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
 	u.Push(func(ctx context.Context) error { return m.deleteContainerd(m.ctx(ctx), id) })
 	var generated *specs.Spec
 	snapshot := sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/listbudget"
 	"github.com/cricket-cri/cricket/internal/reserve"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
@@ -31,7 +32,10 @@ type Options struct {
 	Stats *stats.Collector
 	// Events receives lifecycle events for GetContainerEvents.
 	Events *events.Broker
-	Log    *slog.Logger
+	// ListBudget bounds what pods and containers together add to list,
+	// status and event responses; nil for no bound.
+	ListBudget *listbudget.Budget
+	Log        *slog.Logger
 }
 
 // Manager runs containers in sandboxes.

@@ -177,9 +177,6 @@ func (m *Manager) resolveImageMounts(ctx context.Context, c *Container) ([]*imag
 		if err != nil {
 			return nil, fmt.Errorf("image mount %q of image %q: %w", mt.GetContainerPath(), ref, err)
 		}
-		if mt.GetImageSubPath() != "" && (filepath.IsAbs(mt.GetImageSubPath()) || strings.HasPrefix(filepath.Clean(mt.GetImageSubPath()), "..")) {
-			return nil, fmt.Errorf("image mount %q: image_sub_path %q must be relative and stay inside the image: %w", mt.GetContainerPath(), mt.GetImageSubPath(), errdefs.ErrInvalidArgument)
-		}
 		out = append(out, &imageMount{
 			cri:   mt,
 			image: img,
@@ -207,18 +204,34 @@ func (m *Manager) mountImages(ctx context.Context, sn snapshots.Snapshotter, ims
 		if err := mount.All(mounts, im.dir); err != nil {
 			return nil, fmt.Errorf("mount image %s for %q: %w", im.image.ID, im.cri.GetContainerPath(), err)
 		}
-		src, err := fs.RootPath(im.dir, im.cri.GetImageSubPath())
+		src, err := imageSubPath(im)
 		if err != nil {
 			return nil, err
-		}
-		if _, err := os.Stat(src); err != nil {
-			return nil, fmt.Errorf("image mount %q: image_sub_path %q: %w", im.cri.GetContainerPath(), im.cri.GetImageSubPath(), errdefs.ErrInvalidArgument)
 		}
 		ro := proto.Clone(im.cri).(*runtime.Mount)
 		ro.Readonly = true
 		out = append(out, spec.Mount{CRI: ro, Source: src})
 	}
 	return out, nil
+}
+
+// imageSubPath resolves an image mount's image_sub_path inside the
+// mounted image (symlinks are followed, but never out of it). What the
+// image holds there is part of the request: a path that does not exist or
+// a symlink loop (which resolving gives up on) is an invalid argument.
+func imageSubPath(im *imageMount) (string, error) {
+	sub := im.cri.GetImageSubPath()
+	bad := func(err error) error {
+		return fmt.Errorf("image mount %q: image_sub_path %q in image %s: %v: %w", im.cri.GetContainerPath(), sub, im.image.ID, err, errdefs.ErrInvalidArgument)
+	}
+	src, err := fs.RootPath(im.dir, sub)
+	if err != nil {
+		return "", bad(err)
+	}
+	if _, err := os.Stat(src); err != nil {
+		return "", bad(err)
+	}
+	return src, nil
 }
 
 // unmountImages undoes mountImages; safe to repeat.

@@ -102,6 +102,7 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 	if err := m.names.Reserve(c.NameKey, c.ID); err != nil {
 		m.opts.Log.Error("two containers claim one name", "container", c.ID, "error", err)
 	}
+	c.listCharge = m.opts.ListBudget.Take(listedSize(c))
 	m.store.Add(c)
 	st := c.Status()
 	if st.State == StateExited {

@@ -163,6 +163,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	t.Step("removed")
 	m.store.Remove(c.ID)
+	c.listCharge.Release()
 	m.forgetLayer(c.ID)
 	m.names.Release(c.NameKey, c.ID)
 	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Deleted, Object: c})

@@ -65,6 +65,16 @@ func New(deps Deps) *Server {
 	return &Server{Deps: deps}
 }
 
+// MaxMsgSize is the largest message cricketd sends or receives: kubelet's
+// limit in both directions.
+const MaxMsgSize = 16 << 20
+
+// ListBudgetBytes is what all pods and containers together may add to a
+// list, status or event response (see package listbudget): three quarters
+// of a message, which leaves room for what the budget counts roughly (the
+// verbose info of one pod, stats figures, framing).
+const ListBudgetBytes = MaxMsgSize / 4 * 3
+
 // NewGRPCServer returns a gRPC server with the instrumentation decorator
 // installed and the CRI services registered.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
@@ -72,9 +82,8 @@ func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(in.unary, s.gateUnary),
 		grpc.ChainStreamInterceptor(in.stream, s.gateStream),
-		// kubelet sends and receives up to 16 MiB messages.
-		grpc.MaxRecvMsgSize(16*1024*1024),
-		grpc.MaxSendMsgSize(16*1024*1024),
+		grpc.MaxRecvMsgSize(MaxMsgSize),
+		grpc.MaxSendMsgSize(MaxMsgSize),
 	)
 	g := grpc.NewServer(opts...)
 	runtime.RegisterRuntimeServiceServer(g, s)

@@ -3,7 +3,6 @@ package crilog
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -42,33 +41,13 @@ func cleanRelPath(rel string) (string, error) {
 	return rel, nil
 }
 
-// openLog opens rel below dir for appending, creating it and its missing
-// parent directories.
-func openLog(dir, rel string) (*os.File, error) {
-	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("crilog: open log directory: %w", &os.PathError{Op: "open", Path: dir, Err: err})
-	}
-	defer unix.Close(root)
-
-	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND
-	fd, err := openBeneath(root, rel, flags, fileMode)
-	if err == unix.ENOENT {
-		// With O_CREAT, ENOENT means a parent directory is missing, which
-		// is the usual case for a new container's first log file.
-		if err = mkdirBeneath(root, filepath.Dir(rel)); err == nil {
-			fd, err = openBeneath(root, rel, flags, fileMode)
-		}
-	}
-	if err != nil {
-		return nil, openError(dir, rel, err)
-	}
-	return os.NewFile(uintptr(fd), filepath.Join(dir, rel)), nil
-}
-
 // openError tells a path that is unacceptable (a symlink, an escape, a
 // non-directory on the way) from a system that failed.
 func openError(dir, rel string, err error) error {
+	var nr *notRegular
+	if errors.As(err, &nr) {
+		return fmt.Errorf("crilog: log path %q in %s is %w: %w", rel, dir, nr, errdefs.ErrInvalidArgument)
+	}
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
 		return fmt.Errorf("crilog: log path %q must lead to a file inside %s through directories only, no symlinks: %w: %w", rel, dir, errdefs.ErrInvalidArgument, err)
 	}

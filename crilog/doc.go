@@ -14,7 +14,9 @@
 //
 // The log directory is on the host, but log_path comes from the API and the
 // directory may be writable by less trusted parties, so the file is opened
-// without following any symlink and without leaving the directory.
+// without following any symlink and without leaving the directory, and an
+// existing file is appended to only if it is a regular file that no other
+// name (a hard link) shares.
 package crilog
 
 // Stream names the container output a record came from.

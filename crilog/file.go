@@ -28,7 +28,10 @@ type File struct {
 // below dir are created (mode 0755). The file, and every path component,
 // must resolve inside dir without following any symlink: a relPath that is
 // absolute, contains "..", or whose resolution would pass through a symlink
-// is rejected with an error wrapping errdefs.ErrInvalidArgument. maxLineSize
+// is rejected with an error wrapping errdefs.ErrInvalidArgument. An existing
+// file is appended to only if it is a regular file with no other name: one
+// with other names (a hard link placed there) is replaced by a new file,
+// and anything but a regular file is rejected (see openLog). maxLineSize
 // (> 0) is the longest content written in one record; longer lines are split
 // into P parts of at most maxLineSize bytes.
 //
@@ -58,7 +61,8 @@ func (f *File) Path() string {
 }
 
 // Reopen closes the current file and opens relPath again (after kubelet
-// renamed the file during log rotation), with the same safety rules. No
+// renamed the file during log rotation), with the same safety rules (no
+// symlinks, a hard link replaced, nothing but a regular file). No
 // record is lost or split across the two files: records written before
 // Reopen returns go to the old file, after it to the new one.
 //

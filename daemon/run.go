@@ -22,6 +22,7 @@ import (
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/lease"
+	"github.com/cricket-cri/cricket/internal/listbudget"
 	"github.com/cricket-cri/cricket/internal/version"
 	"github.com/cricket-cri/cricket/metrics"
 	"github.com/cricket-cri/cricket/network"
@@ -106,6 +107,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 
 	oom := spec.NewOOMScore(log)
 	lifecycle := &events.Broker{}
+	listing := listbudget.New(cri.ListBudgetBytes)
 	sandboxes := sandbox.New(cc, images, netm, sandbox.Options{
 		Root:              cfg.Root,
 		State:             cfg.State,
@@ -118,6 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Runtimes:          cfg.Runtimes,
 		OOM:               oom,
 		Events:            lifecycle,
+		ListBudget:        listing,
 		Log:               log.With("component", "sandbox"),
 	})
 	collector := stats.NewCollector(time.Duration(cfg.StatsCollectPeriod), nil, log.With("component", "stats"))
@@ -132,6 +135,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Stats:          collector,
 		Events:         lifecycle,
 		OOM:            oom,
+		ListBudget:     listing,
 		Log:            log.With("component", "container"),
 	})
 	// Recover before serving: every call must see the state as it was.

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/containerd/containerd/v2/pkg/labels"
@@ -35,15 +34,4 @@ func ContainerdLabels(kind, sandboxID string, cri map[string]string) map[string]
 	}
 	out[LabelKind], out[LabelSandboxID], out[labelCRIKind] = kind, sandboxID, kind
 	return out
-}
-
-// ValidateLabels rejects CRI labels containerd would refuse on a
-// container (key and value over 4 KiB together), before any side effect.
-func ValidateLabels(field string, l map[string]string) error {
-	for k, v := range l {
-		if err := labels.Validate(k, v); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-	}
-	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/listbudget"
 	"github.com/cricket-cri/cricket/internal/reserve"
 	"github.com/cricket-cri/cricket/network"
 	"github.com/cricket-cri/cricket/spec"
@@ -45,7 +46,10 @@ type Options struct {
 	OOM           *spec.OOMScore
 	// Events receives lifecycle events for GetContainerEvents.
 	Events *events.Broker
-	Log    *slog.Logger
+	// ListBudget bounds what pods and containers together add to list,
+	// status and event responses; nil for no bound.
+	ListBudget *listbudget.Budget
+	Log        *slog.Logger
 }
 
 // Manager runs pod sandboxes.

@@ -120,6 +120,7 @@ func (m *Manager) restore(ctx context.Context, sb *Sandbox) {
 	if err := m.names.Reserve(sb.Name(), sb.ID); err != nil {
 		m.opts.Log.Error("two sandboxes claim one name", "sandbox", sb.ID, "error", err)
 	}
+	sb.listCharge = m.opts.ListBudget.Take(listedSize(sb))
 	m.store.Add(sb)
 }
 

@@ -61,6 +61,15 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		t.Done(m.opts.Log, "sandbox", id)
 	}()
 
+	// Its share of the list budget before anything exists: a pod that
+	// would make list, status or event responses too large is refused.
+	charge, err := m.opts.ListBudget.Reserve("pod sandbox "+nameKey(cfg.GetMetadata()), listedSize(sb))
+	if err != nil {
+		return err
+	}
+	u.Push(func(context.Context) error { charge.Release(); return nil })
+	sb.listCharge = charge
+
 	var img *image.Image
 	if !sb.Pinned {
 		var err error

@@ -16,6 +16,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/listbudget"
 )
 
 // State of a sandbox as the CRI reports it.
@@ -51,6 +53,9 @@ type Sandbox struct {
 	// Pinned is set when no pause process holds the pod's namespaces:
 	// they are bind mounts under Dir/ns (see pinnedController).
 	Pinned bool
+	// listCharge is the sandbox's share of the list budget, returned
+	// when it is removed.
+	listCharge *listbudget.Charge
 
 	// op serializes lifecycle operations (stop, remove) on this sandbox.
 	op sync.Mutex

@@ -150,6 +150,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	}
 	t.Step("checkpoint")
 	m.store.Remove(sb.ID)
+	sb.listCharge.Release()
 	m.names.Release(sb.Name(), sb.ID)
 	m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Deleted, Object: sb})
 	m.opts.Log.Info("sandbox removed", "sandbox", sb.ID)

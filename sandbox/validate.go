@@ -3,10 +3,14 @@ package sandbox
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/spec"
 )
 
 // validate checks a PodSandboxConfig before any side effect.
@@ -22,7 +26,22 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	case md.GetUid() == "":
 		return invalid("config.metadata.uid is required")
 	}
+	for field, v := range map[string]string{"config.metadata.name": md.GetName(), "config.metadata.namespace": md.GetNamespace(), "config.metadata.uid": md.GetUid()} {
+		if err := validatePodName(field, v); err != nil {
+			return err
+		}
+	}
 	if err := ValidateLabels("config.labels", cfg.GetLabels()); err != nil {
+		return err
+	}
+	if err := ValidateAnnotations("config.annotations", cfg.GetAnnotations()); err != nil {
+		return err
+	}
+	if err := validateFiles(cfg); err != nil {
+		return err
+	}
+	sc := cfg.GetLinux().GetSecurityContext()
+	if err := spec.ValidateSeccomp("config.linux.security_context.seccomp", sc.GetSeccomp(), sc.GetPrivileged()); err != nil {
 		return err
 	}
 	nso := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
@@ -44,8 +63,11 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	}
 	hostNet := nso.GetNetwork() == runtime.NamespaceMode_NODE
 	hostIPC := nso.GetIpc() == runtime.NamespaceMode_NODE
-	for k := range cfg.GetLinux().GetSysctls() {
+	for k, v := range cfg.GetLinux().GetSysctls() {
 		if err := validateSysctl(k, hostNet, hostIPC); err != nil {
+			return err
+		}
+		if err := validateSysctlValue(k, v); err != nil {
 			return err
 		}
 	}
@@ -56,6 +78,28 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	}
 	if lp := cfg.GetLogDirectory(); lp != "" && !strings.HasPrefix(lp, "/") {
 		return invalid("log_directory %q must be absolute", lp)
+	}
+	// Last: the fields above name what is too large more precisely.
+	if n := proto.Size(cfg); n > MaxPodConfigBytes {
+		return invalid("config is %d bytes, more than the %d a pod sandbox config may have", n, MaxPodConfigBytes)
+	}
+	return nil
+}
+
+// MaxPodConfigBytes bounds a whole PodSandboxConfig (in its protobuf
+// encoding). Kubernetes keeps a pod under about 1.5 MiB, and its sandbox
+// config carries only a part: labels, annotations, DNS, ports, sysctls.
+const MaxPodConfigBytes = 1 << 20
+
+// validatePodName checks a pod's name, namespace or UID: kubelet passes
+// them to CNI plugins in CNI_ARGS, where ';' separates the arguments and
+// '=' a name from its value, and Kubernetes names have neither.
+func validatePodName(field, v string) error {
+	if err := ValidateName(field, v); err != nil {
+		return err
+	}
+	if strings.ContainsAny(v, ";=") {
+		return invalid("%s %q contains ';' or '=', which CNI arguments cannot carry", field, v)
 	}
 	return nil
 }
@@ -108,6 +152,27 @@ func hasNetDeviceSysctl(sysctls map[string]string) bool {
 		}
 	}
 	return false
+}
+
+// maxSysctlValueBytes bounds a sysctl's value. The sysctls of a pod's
+// namespaces take a few numbers or a few short names; a page is far above
+// any of them.
+const maxSysctlValueBytes = 4096
+
+// validateSysctlValue checks what can be checked of a sysctl's value
+// without knowing the sysctl: its length, and no control characters but
+// tabs. A line break or NUL would cut the value short (or the write, in
+// runc) and no sysctl takes one; spaces and tabs separate the numbers of
+// a vector sysctl ("net.ipv4.ip_local_port_range": "32768 60999"). The
+// kernel checks the value itself when the pod's namespaces are created.
+func validateSysctlValue(key, v string) error {
+	if len(v) > maxSysctlValueBytes {
+		return invalid("sysctl %q: value of %d bytes, more than the %d allowed", shorten(key), len(v), maxSysctlValueBytes)
+	}
+	if strings.ContainsFunc(v, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
+		return invalid("sysctl %q: value %q contains a control character (a line break, NUL)", shorten(key), shorten(v))
+	}
+	return nil
 }
 
 // validateSysctl accepts only sysctls that live in a namespace the pod owns:

@@ -26,6 +26,8 @@ type ContainerInput struct {
 	ID        string
 	SandboxID string
 	Config    *runtime.ContainerConfig
+	// Sandbox is the pod's config: its security context bounds the
+	// container's (see CheckPodAllows).
 	Sandbox   *runtime.PodSandboxConfig
 	Image     ocispec.ImageConfig
 	ImageName string
@@ -47,8 +49,6 @@ type ContainerInput struct {
 	// Volumes are image volumes backed by host directories.
 	Volumes []specs.Mount
 	OOM     *OOMScore
-	// SandboxPrivileged allows privileged containers.
-	SandboxPrivileged bool
 }
 
 // Container returns the spec options of a pod's container.
@@ -99,7 +99,7 @@ func Container(in ContainerInput) ([]oci.SpecOpts, error) {
 	if in.UserNS != nil {
 		opts = append(opts, withUserNS(in.UserNS, in.UserNSPath))
 	}
-	sec, err := securityOpts(sc, in.SandboxPrivileged, in.Image.User, in.Users, in.ImageChainID)
+	sec, err := securityOpts(sc, in.Sandbox.GetLinux().GetSecurityContext(), in.Image.User, in.Users, in.ImageChainID)
 	if err != nil {
 		return nil, err
 	}

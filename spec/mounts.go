@@ -37,11 +37,33 @@ func ValidateMount(m *runtime.Mount) error {
 	case m.GetImage().GetImage() != "" && len(m.GetUidMappings()) > 0:
 		return bad("image mounts cannot be idmapped")
 	}
+	if sub := m.GetImageSubPath(); sub != "" && m.GetImage().GetImage() != "" {
+		if err := validateImageSubPath(sub); err != nil {
+			return bad(err.Error())
+		}
+	}
 	for _, ms := range [][]*runtime.IDMapping{m.GetUidMappings(), m.GetGidMappings()} {
 		for _, x := range ms {
 			if x.GetLength() == 0 || uint64(x.GetHostId())+uint64(x.GetLength()) > 1<<32 || uint64(x.GetContainerId())+uint64(x.GetLength()) > 1<<32 {
 				return bad(fmt.Sprintf("mapping %d:%d:%d is empty or out of range", x.GetContainerId(), x.GetHostId(), x.GetLength()))
 			}
+		}
+	}
+	return nil
+}
+
+// validateImageSubPath checks an image mount's image_sub_path as a path:
+// relative, and without a ".." element that would climb out of the image
+// (a name that merely starts with dots, like Kubernetes' "..data", is
+// fine). Symlinks inside the image are resolved within it when the image
+// is mounted.
+func validateImageSubPath(sub string) error {
+	if path.IsAbs(sub) || strings.ContainsRune(sub, 0) {
+		return fmt.Errorf("image_sub_path %q must be a relative path", sub)
+	}
+	for _, name := range strings.Split(sub, "/") {
+		if name == ".." {
+			return fmt.Errorf("image_sub_path %q must stay inside the image: \"..\" is not allowed", sub)
 		}
 	}
 	return nil

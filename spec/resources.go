@@ -15,7 +15,7 @@ import (
 // Zero values mean "not set". Used at creation and by
 // UpdateContainerResources.
 func Resources(r *runtime.LinuxContainerResources) (*specs.LinuxResources, error) {
-	if err := validateResources(r); err != nil {
+	if err := ValidateResources(r); err != nil {
 		return nil, err
 	}
 	out := &specs.LinuxResources{}
@@ -63,8 +63,10 @@ func Resources(r *runtime.LinuxContainerResources) (*specs.LinuxResources, error
 	return out, nil
 }
 
-// validateResources rejects values no kernel accepts, naming the field.
-func validateResources(r *runtime.LinuxContainerResources) error {
+// ValidateResources rejects values no kernel accepts, or this host's
+// cannot, naming the field. CreateContainer calls it before anything is
+// created; Resources calls it again.
+func ValidateResources(r *runtime.LinuxContainerResources) error {
 	bad := func(field string, v any, why string) error {
 		return fmt.Errorf("resources.%s %v: %s: %w", field, v, why, errdefs.ErrInvalidArgument)
 	}
@@ -89,6 +91,12 @@ func validateResources(r *runtime.LinuxContainerResources) error {
 		return bad("oom_score_adj", r.GetOomScoreAdj(), "must be between -1000 and 1000")
 	case len(r.GetUnified()) > 0 && cgroups.Mode() != cgroups.Unified:
 		return bad("unified", r.GetUnified(), "needs the unified cgroup v2 hierarchy, which this host does not use")
+	}
+	if err := validateCpuset(r.GetCpusetCpus(), onlineCPUs); err != nil {
+		return bad("cpuset_cpus", quoteShort(r.GetCpusetCpus()), err.Error())
+	}
+	if err := validateCpuset(r.GetCpusetMems(), onlineNodes); err != nil {
+		return bad("cpuset_mems", quoteShort(r.GetCpusetMems()), err.Error())
 	}
 	return nil
 }

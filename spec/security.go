@@ -14,11 +14,25 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
+// CheckPodAllows refuses what a container may have only if its pod has
+// it too: privileges, and the host's PID namespace (a container of a pod
+// without it would see every process of the host). CreateContainer checks
+// this before anything is created; spec generation checks it again.
+func CheckPodAllows(sc *runtime.LinuxContainerSecurityContext, pod *runtime.LinuxSandboxSecurityContext) error {
+	if sc.GetPrivileged() && !pod.GetPrivileged() {
+		return fmt.Errorf("security_context.privileged: privileged container in a pod that is not privileged: %w", errdefs.ErrInvalidArgument)
+	}
+	if sc.GetNamespaceOptions().GetPid() == runtime.NamespaceMode_NODE && pod.GetNamespaceOptions().GetPid() != runtime.NamespaceMode_NODE {
+		return fmt.Errorf("security_context.namespace_options.pid NODE: a container may use the host's PID namespace only in a pod that does: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
 // securityOpts applies a container's security context. users, when set,
 // caches user lookups per imageKey (the image's chain ID).
-func securityOpts(sc *runtime.LinuxContainerSecurityContext, sandboxPrivileged bool, imageUser string, users *UserCache, imageKey string) ([]oci.SpecOpts, error) {
-	if sc.GetPrivileged() && !sandboxPrivileged {
-		return nil, fmt.Errorf("privileged container in a pod that is not privileged: %w", errdefs.ErrInvalidArgument)
+func securityOpts(sc *runtime.LinuxContainerSecurityContext, pod *runtime.LinuxSandboxSecurityContext, imageUser string, users *UserCache, imageKey string) ([]oci.SpecOpts, error) {
+	if err := CheckPodAllows(sc, pod); err != nil {
+		return nil, err
 	}
 	if err := checkAppArmor(sc); err != nil {
 		return nil, err
@@ -51,11 +65,9 @@ func securityOpts(sc *runtime.LinuxContainerSecurityContext, sandboxPrivileged b
 		return nil, err
 	}
 	opts = append(opts, uopts...)
-	profile := sc.GetSeccomp()
-	if profile == nil && sc.GetSeccompProfilePath() != "" {
-		if profile, err = legacySeccomp(sc.GetSeccompProfilePath()); err != nil {
-			return nil, err
-		}
+	profile, err := ContainerSeccomp(sc)
+	if err != nil {
+		return nil, err
 	}
 	if profile == nil {
 		profile = &runtime.SecurityProfile{ProfileType: runtime.SecurityProfile_Unconfined}

@@ -36,6 +36,8 @@ type Spec struct {
 	// Executables adds a layer with these host files copied in, mode 0755
 	// (container path -> host path).
 	Executables map[string]string
+	// Symlinks adds symlinks to that layer (container path -> target).
+	Symlinks map[string]string
 }
 
 var (
@@ -96,8 +98,9 @@ func layerFromBytes(tarball_ []byte) (v1.Layer, error) {
 	})
 }
 
-// filesLayer builds a layer from in-memory files and copied host executables.
-func filesLayer(files, executables map[string]string) (v1.Layer, error) {
+// filesLayer builds a layer from in-memory files, copied host executables
+// and symlinks.
+func filesLayer(files, executables, symlinks map[string]string) (v1.Layer, error) {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	mtime := time.Unix(1700000000, 0)
@@ -118,6 +121,9 @@ func filesLayer(files, executables map[string]string) (v1.Layer, error) {
 		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(name, "/"), Mode: 0o755, Size: int64(len(data)), ModTime: mtime})
 		tw.Write(data)
 	}
+	for name, target := range symlinks {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(name, "/"), Linkname: target, Mode: 0o777, ModTime: mtime})
+	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
@@ -131,8 +137,8 @@ func BuildArch(spec Spec, arch string) (v1.Image, error) {
 		return nil, err
 	}
 	layers := []v1.Layer{base}
-	if len(spec.Files) > 0 || len(spec.Executables) > 0 {
-		l, err := filesLayer(spec.Files, spec.Executables)
+	if len(spec.Files) > 0 || len(spec.Executables) > 0 || len(spec.Symlinks) > 0 {
+		l, err := filesLayer(spec.Files, spec.Executables, spec.Symlinks)
 		if err != nil {
 			return nil, err
 		}

@@ -227,7 +227,13 @@ func TestPIDNamespaceModesAndStats(t *testing.T) {
 	if ps := execOut(t, d, target, "ps"); strings.Count(ps, "sleep 3600") != 2 {
 		t.Errorf("TARGET pid mode does not see the target's processes:\n%s", ps)
 	}
-	host := withPID("host", runtime.NamespaceMode_NODE, "")
+	// The host's PID namespace only in a pod that has it (a container of
+	// any other pod is refused it: see TestBadInputIsRefusedBeforeAnything).
+	hostPod := podConfig("hostpids")
+	hostPod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_NODE}}
+	hostCfg := ctrConfig("host", img, "sleep", "3600")
+	hostCfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_NODE}}
+	host := runContainer(t, d, runPod(t, d, hostPod), hostPod, hostCfg)
 	if got := execOut(t, d, host, "cat", "/proc/1/cmdline"); strings.HasPrefix(got, "sleep") {
 		t.Errorf("NODE pid mode: PID 1 is %q", got)
 	}
@@ -251,7 +257,7 @@ func TestPIDNamespaceModesAndStats(t *testing.T) {
 		return resp.GetStats().GetCpu().GetUsageCoreNanoSeconds().GetValue() > first.Cpu.UsageCoreNanoSeconds.GetValue()+100_000_000
 	})
 	list, err := d.Runtime.ListContainerStats(d.Ctx(), &runtime.ListContainerStatsRequest{Filter: &runtime.ContainerStatsFilter{PodSandboxId: podID}})
-	if err != nil || len(list.Stats) != 4 {
+	if err != nil || len(list.Stats) != 3 {
 		t.Errorf("ListContainerStats for the pod: %d entries, %v", len(list.GetStats()), err)
 	}
 }
