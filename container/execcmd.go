@@ -23,6 +23,10 @@ const (
 )
 
 // validateExecCmd checks the command of an exec.
+// ValidateExecCmd is validateExecCmd for the streaming Exec, whose command
+// runc runs the same way.
+func ValidateExecCmd(cmd []string) error { return validateExecCmd(cmd) }
+
 func validateExecCmd(cmd []string) error {
 	if len(cmd) == 0 {
 		return invalid("cmd is required")

@@ -13,8 +13,8 @@ import (
 // Exec returns a streaming URL for an interactive command in a running
 // container.
 func (s *Server) Exec(ctx context.Context, r *runtime.ExecRequest) (*runtime.ExecResponse, error) {
-	if len(r.GetCmd()) == 0 {
-		return nil, invalid("cmd is required")
+	if err := container.ValidateExecCmd(r.GetCmd()); err != nil {
+		return nil, err
 	}
 	c, err := s.runningContainer(r.GetContainerId())
 	if err != nil {

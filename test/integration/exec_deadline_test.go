@@ -185,6 +185,11 @@ func TestExecSyncHugeCommand(t *testing.T) {
 		if codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "cmd") || el > 2*time.Second {
 			t.Errorf("%s: %v after %s, want InvalidArgument naming cmd at once", name, err, el)
 		}
+		// The streaming Exec (kubectl exec) runs its command the same way.
+		_, err = d.Runtime.Exec(d.Ctx(), &runtime.ExecRequest{ContainerId: c, Cmd: cmd, Stdout: true})
+		if codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "cmd") {
+			t.Errorf("streaming Exec of a %s: %v, want InvalidArgument naming cmd", name, err)
+		}
 	}
 	if dirs := execDirs(t, d, c); len(dirs) != 0 {
 		t.Errorf("refused commands left exec directories: %v", dirs)
