@@ -54,6 +54,10 @@ func Containerd(tb testing.TB) string {
 	tb.Helper()
 	requirePrivileges(tb)
 	shared.once.Do(func() {
+		// Before containerd starts: it finds shims in its PATH.
+		if shared.err = provideShim(); shared.err != nil {
+			return
+		}
 		shared.dir, shared.err = os.MkdirTemp("", "ck-ctrd-")
 		if shared.err != nil {
 			return
@@ -177,6 +181,9 @@ func StartPrivateContainerd(tb testing.TB) *PrivateContainerd {
 		tb.Fatal(err)
 	}
 	os.Chmod(dir, 0o711)
+	if err := provideShim(); err != nil {
+		tb.Fatal(err)
+	}
 	p := &PrivateContainerd{Dir: dir, tb: tb}
 	p.Start()
 	tb.Cleanup(func() {

@@ -1,0 +1,90 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	cshim "github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/fifo"
+	"github.com/containerd/ttrpc"
+	"golang.org/x/sys/unix"
+)
+
+// serve is the shim's long-running process: it serves the task API on the
+// socket its start command passed as file descriptor 3, until containerd
+// shuts it down.
+func serve(ctx context.Context, f flags) error {
+	log := slog.New(slog.NewTextHandler(openLog(ctx), &slog.HandlerOptions{Level: logLevel(f.debug)}))
+	// The containers' processes are reparented to the shim when
+	// libcontainer's helpers exit: it must be able to wait for them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become a subreaper: %w", err)
+	}
+	// Writes to a FIFO whose reader went away must fail, not kill the
+	// shim.
+	signal.Ignore(syscall.SIGPIPE)
+	l, err := net.FileListener(os.NewFile(3, "socket"))
+	if err != nil {
+		return fmt.Errorf("shim socket: %w", err)
+	}
+	pub, err := cshim.NewPublisher(os.Getenv("TTRPC_ADDRESS"))
+	if err != nil {
+		return fmt.Errorf("events publisher: %w", err)
+	}
+	defer pub.Close()
+	svc := newService(ctx, f.namespace, pub, log)
+	server, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(grpcErrors))
+	if err != nil {
+		return err
+	}
+	taskapi.RegisterTTRPCTaskService(server, svc)
+	go func() {
+		if err := server.Serve(ctx, l); err != nil && err != ttrpc.ErrServerClosed {
+			log.Error("serve", "error", err)
+		}
+	}()
+	// containerd stops a shim with Shutdown; SIGTERM and SIGINT (a
+	// restart of whatever started containerd) must not take the pod's
+	// containers with it.
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+	<-svc.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	server.Shutdown(sctx)
+	if address, err := cshim.ReadAddress("address"); err == nil {
+		cshim.RemoveSocket(address)
+	}
+	return nil
+}
+
+// grpcErrors gives errors the codes containerd maps back to its error
+// classes (NotFound, AlreadyExists, ...).
+func grpcErrors(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (any, error) {
+	resp, err := method(ctx, unmarshal)
+	return resp, errgrpc.ToGRPC(err)
+}
+
+// openLog opens the FIFO containerd reads a shim's log from ("log" in the
+// bundle the shim started in), or discards the log.
+func openLog(ctx context.Context) io.Writer {
+	if f, err := fifo.OpenFifo(ctx, "log", unix.O_WRONLY|unix.O_NONBLOCK, 0o700); err == nil {
+		return f
+	}
+	return io.Discard
+}
+
+func logLevel(debug bool) slog.Level {
+	if debug {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,197 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/runtime"
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/runc/libcontainer"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// Create creates a container and its init process, stopped before it
+// executes the container's program (runc create).
+func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *taskapi.CreateTaskResponse, retErr error) {
+	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
+		return nil, fmt.Errorf("checkpoint restore: %w", errdefs.ErrNotImplemented)
+	}
+	s.mu.Lock()
+	if _, ok := s.containers[r.ID]; ok || s.creating[r.ID] {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("container %s: %w", r.ID, errdefs.ErrAlreadyExists)
+	}
+	s.creating[r.ID] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.creating, r.ID)
+		s.mu.Unlock()
+	}()
+
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("bundle %s: spec has no process: %w", r.Bundle, errdefs.ErrInvalidArgument)
+	}
+	c := &container{id: r.ID, bundle: r.Bundle, spec: spec, execs: map[string]*process{}}
+	if c.rootfsMounted, err = mountRootfs(r.Bundle, r.Rootfs); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil && c.rootfsMounted {
+			unmountRootfs(r.Bundle)
+		}
+	}()
+	cfg, err := libcontainerConfig(r.ID, r.Bundle, spec, systemdCgroup(r.Options))
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w: %w", r.ID, err, errdefs.ErrInvalidArgument)
+	}
+	p := newProcess(r.ID, stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal})
+	lp, err := libcontainerProcess(spec.Process, true)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w: %w", r.ID, err, errdefs.ErrInvalidArgument)
+	}
+	p.lp = lp
+	if err := attachStdio(p, lp); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			p.closeIO()
+		}
+	}()
+
+	s.reaper.spawn.RLock()
+	lc, err := libcontainer.Create(stateRoot(s.namespace), r.ID, cfg)
+	if err != nil {
+		s.reaper.spawn.RUnlock()
+		return nil, fmt.Errorf("create container %s: %w", r.ID, err)
+	}
+	c.lc = lc
+	if err := lc.Start(lp); err != nil {
+		s.reaper.spawn.RUnlock()
+		lc.Destroy()
+		return nil, fmt.Errorf("create container %s: %w", r.ID, err)
+	}
+	pid, _ := lp.Pid()
+	c.init = p
+	p.started(s.reaper, pid, func(p *process) { s.exited(c, p) })
+	s.reaper.spawn.RUnlock()
+	if err := stdioStarted(p); err != nil {
+		lc.Signal(os.Kill)
+		lc.Destroy()
+		return nil, err
+	}
+	s.mu.Lock()
+	s.containers[r.ID] = c
+	s.mu.Unlock()
+	s.oom.add(r.ID, pid)
+	s.publish(runtime.TaskCreateEventTopic, &eventstypes.TaskCreate{
+		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Pid: uint32(pid), Checkpoint: r.Checkpoint,
+		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+	})
+	return &taskapi.CreateTaskResponse{Pid: uint32(pid)}, nil
+}
+
+// Start starts a created container's program (runc start) or an exec
+// process.
+func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.StartResponse, error) {
+	c, p, err := s.lookup(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if r.ExecID != "" {
+		return s.startExec(c, p)
+	}
+	if _, st, _, _ := p.state(); st != task.Status_CREATED {
+		return nil, fmt.Errorf("container %s is %s, not created: %w", c.id, st, errdefs.ErrFailedPrecondition)
+	}
+	if err := c.lc.Exec(); err != nil {
+		return nil, fmt.Errorf("start container %s: %w", c.id, err)
+	}
+	p.setStatus(task.Status_RUNNING)
+	pid, _, _, _ := p.state()
+	s.publish(runtime.TaskStartEventTopic, &eventstypes.TaskStart{ContainerID: c.id, Pid: uint32(pid)})
+	return &taskapi.StartResponse{Pid: uint32(pid)}, nil
+}
+
+// Delete deletes an exited process; for a container's init, the container
+// with it (its cgroup, libcontainer's state and the rootfs mounts).
+func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
+	c, p, err := s.lookup(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	pid, st, status, at := p.state()
+	if r.ExecID != "" {
+		if st == task.Status_RUNNING {
+			return nil, fmt.Errorf("exec %s of container %s is running: %w", r.ExecID, c.id, errdefs.ErrFailedPrecondition)
+		}
+		p.drainIO()
+		p.closeIO()
+		c.mu.Lock()
+		delete(c.execs, r.ExecID)
+		c.mu.Unlock()
+		return &taskapi.DeleteResponse{Pid: uint32(pid), ExitStatus: status, ExitedAt: timestamp(at)}, nil
+	}
+	if st == task.Status_RUNNING || st == task.Status_PAUSED {
+		return nil, fmt.Errorf("container %s is running: %w", c.id, errdefs.ErrFailedPrecondition)
+	}
+	if st == task.Status_CREATED {
+		// Deleting a container that never started kills its init.
+		c.lc.Signal(os.Kill)
+		<-p.exited
+		pid, _, status, at = p.state()
+	}
+	p.drainIO()
+	if err := c.lc.Destroy(); err != nil {
+		s.log.Warn("destroy container", "container", c.id, "error", err)
+	}
+	p.closeIO()
+	c.mu.Lock()
+	for _, e := range c.execs {
+		e.closeIO()
+	}
+	c.mu.Unlock()
+	if c.rootfsMounted {
+		if err := unmountRootfs(c.bundle); err != nil {
+			return nil, fmt.Errorf("unmount rootfs of container %s: %w", c.id, err)
+		}
+	}
+	s.mu.Lock()
+	delete(s.containers, c.id)
+	s.mu.Unlock()
+	s.publish(runtime.TaskDeleteEventTopic, &eventstypes.TaskDelete{
+		ContainerID: c.id, Pid: uint32(pid), ExitStatus: status, ExitedAt: timestamp(at), ID: c.id,
+	})
+	return &taskapi.DeleteResponse{Pid: uint32(pid), ExitStatus: status, ExitedAt: timestamp(at)}, nil
+}
+
+// Shutdown ends the shim once it hosts no container.
+func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	n := len(s.containers) + len(s.creating)
+	s.mu.Unlock()
+	if n > 0 && !r.Now {
+		return &emptypb.Empty{}, nil
+	}
+	s.shutdownOnce.Do(func() { close(s.done) })
+	return &emptypb.Empty{}, nil
+}
+
+// Connect tells containerd the shim's and the task's pids.
+func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*taskapi.ConnectResponse, error) {
+	resp := &taskapi.ConnectResponse{ShimPid: shimPID}
+	if c, err := s.container(r.ID); err == nil {
+		pid, _, _, _ := c.init.state()
+		resp.TaskPid = uint32(pid)
+	}
+	return resp, nil
+}
