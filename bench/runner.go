@@ -23,7 +23,10 @@ type Endpoint struct {
 	// PIDs of the runtime's processes (for cricket: cricketd and its
 	// containerd), for CPU and memory per pod; none: not measured.
 	PIDs []int
-	conn *grpc.ClientConn
+	// RuntimeHandler is the handler pods are run with ("" for the
+	// runtime's default).
+	RuntimeHandler string
+	conn           *grpc.ClientConn
 }
 
 // Dial connects to a CRI endpoint ("unix:///path").
@@ -133,7 +136,7 @@ func cycle(ctx context.Context, o Options, e *Endpoint, r *result, tag string) e
 	var podID, ctrID string
 	start := time.Now()
 	if err := timed("RunPodSandbox", func() error {
-		resp, err := e.Runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: pod})
+		resp, err := e.Runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: pod, RuntimeHandler: e.RuntimeHandler})
 		podID = resp.GetPodSandboxId()
 		return err
 	}); err != nil {
@@ -210,7 +213,7 @@ func parallel(ctx context.Context, o Options, e *Endpoint, rep *Report, round in
 		wg.Go(func() {
 			t0 := time.Now()
 			pod := podConfig(o, fmt.Sprintf("bench-%s-p%d-%d", e.Name, round, i))
-			sb, err := e.Runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: pod})
+			sb, err := e.Runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: pod, RuntimeHandler: e.RuntimeHandler})
 			if err != nil {
 				errs[i] = err
 				return
