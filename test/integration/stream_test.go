@@ -60,11 +60,12 @@ func (f *fixedSize) Next() *remotecommand.TerminalSize {
 	return &remotecommand.TerminalSize{Width: 100, Height: 40}
 }
 
-func TestExecAttachStreams(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestExecAttachStreams(t *testing.T) { forEachHandler(t, testExecAttachStreams) }
+
+func testExecAttachStreams(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "streams")
+	podID, pod := podWithLogsOn(t, d, handler, "streams")
 	c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -134,10 +135,13 @@ func TestExecAttachStreams(t *testing.T) {
 }
 
 func TestExecClientDisconnectLeavesNothing(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testExecClientDisconnectLeavesNothing)
+}
+
+func testExecClientDisconnectLeavesNothing(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "disconnect")
+	podID, pod := podWithLogsOn(t, d, handler, "disconnect")
 	c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 	fds := func() int {
 		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.PID()))
