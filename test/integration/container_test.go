@@ -232,12 +232,13 @@ func testExitCodesReasonsAndOOM(t *testing.T, handler string) {
 	}
 }
 
-func TestStopSignals(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestStopSignals(t *testing.T) { forEachHandler(t, testStopSignals) }
+
+func testStopSignals(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	script := `trap 'echo got USR1; exit 0' USR1; trap 'echo got INT; exit 0' INT; trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 1; done`
 	img := d.Image(t, "usr1:1", testrig.ImageSpec{Cmd: []string{"sh", "-c", script}, StopSignal: "SIGUSR1"})
-	podID, pod := podWithLogs(t, d, "signals")
+	podID, pod := podWithLogsOn(t, d, handler, "signals")
 	for _, tc := range []struct {
 		name string
 		sig  runtime.Signal
@@ -260,7 +261,19 @@ func TestStopSignals(t *testing.T) {
 		}
 	}
 	// A process ignoring its stop signal is killed after the timeout.
-	stubborn := runContainer(t, d, podID, pod, ctrConfig("stubborn", img, "sh", "-c", "trap '' TERM USR1; while :; do sleep 1; done"))
+	// Stopped once its traps are set: a stop signal racing the shell's
+	// start would kill it before it ignores anything.
+	cfg := ctrConfig("stubborn", img, "sh", "-c", "trap '' TERM USR1; echo ready; while :; do sleep 1; done")
+	cfg.LogPath = "stubborn.log"
+	stubborn := runContainer(t, d, podID, pod, cfg)
+	waitFor(t, 10*time.Second, "stubborn container ready", func() bool {
+		return len(logLines(t, filepath.Join(pod.LogDirectory, cfg.LogPath))) > 0
+	})
+	// Processes start with no signal ignored, exec processes too: what a
+	// runtime ignores must not leak into containers.
+	if got := execOut(t, d, stubborn, "grep", "SigIgn", "/proc/self/status"); !strings.HasSuffix(got, "0000000000000000") {
+		t.Errorf("an exec process starts with ignored signals: %q", got)
+	}
 	start := time.Now()
 	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: stubborn, Timeout: 1}); err != nil {
 		t.Fatal(err)
