@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/core/runtime"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -82,7 +85,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	}
 	pid, _ := lp.Pid()
 	c.init = p
-	p.started(s.reaper, pid, func(p *process) { s.exited(c, p) })
+	p.started(s.reaper, pid, func() { s.killRest(c) }, func(p *process) { s.exited(c, p) })
 	s.reaper.spawn.RUnlock()
 	if err := stdioStarted(p); err != nil {
 		lc.Signal(os.Kill)
@@ -194,4 +197,20 @@ func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*task
 		resp.TaskPid = uint32(pid)
 	}
 	return resp, nil
+}
+
+// killRest kills what is left of a container whose init exited, before
+// the exit is reported, as containerd's runc shim does. In a PID namespace
+// of its own the kernel kills the rest with the init; in one it shares
+// (the pod's, the host's) the init's children live on, holding the
+// container's output open and its cgroup busy, until Delete. With SIGKILL,
+// libcontainer signals every process of the container's cgroup when the
+// container has no PID namespace of its own.
+func (s *Service) killRest(c *container) {
+	if c.lc.Config().Namespaces.IsPrivate(configs.NEWPID) {
+		return
+	}
+	if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		s.log.Warn("kill the rest of an exited container", "container", c.id, "error", err)
+	}
 }
