@@ -40,6 +40,7 @@ func serve(ctx context.Context, f flags) error {
 	}
 	defer pub.Close()
 	svc := newService(ctx, f.namespace, pub, log)
+	svc.socket = l.Addr().String()
 	server, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(grpcErrors))
 	if err != nil {
 		return err
@@ -53,10 +54,9 @@ func serve(ctx context.Context, f flags) error {
 	<-svc.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The socket is gone already (Shutdown): removing it again, by the
+	// address file, could remove the socket of the pod's next shim.
 	server.Shutdown(sctx)
-	if address, err := cshim.ReadAddress("address"); err == nil {
-		cshim.RemoveSocket(address)
-	}
 	return nil
 }
 

@@ -24,6 +24,10 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		return nil, fmt.Errorf("checkpoint restore: %w", errdefs.ErrNotImplemented)
 	}
 	s.mu.Lock()
+	if s.exiting {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("create container %s: the shim is exiting: %w", r.ID, errdefs.ErrUnavailable)
+	}
 	if _, ok := s.containers[r.ID]; ok || s.creating[r.ID] {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("container %s: %w", r.ID, errdefs.ErrAlreadyExists)
@@ -178,14 +182,31 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 }
 
 // Shutdown ends the shim once it hosts no container.
+//
+// containerd asks right after deleting a task, and may start the pod's
+// next task at once (cricketd removing a pod's last container, then
+// starting another): its start command must not find this shim, which is
+// about to exit under the new task's Create ("ttrpc: closed"). So the
+// socket is unlinked before Shutdown answers (the listener keeps serving
+// who is connected), and a Create that still reaches this shim is
+// refused rather than cut off halfway.
 func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
-	n := len(s.containers) + len(s.creating)
-	s.mu.Unlock()
-	if n > 0 && !r.Now {
+	if len(s.containers)+len(s.creating) > 0 && !r.Now {
+		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}
-	s.shutdownOnce.Do(func() { close(s.done) })
+	s.exiting = true
+	s.mu.Unlock()
+	s.log.Debug("shutdown: exiting", "id", r.ID, "now", r.Now)
+	s.shutdownOnce.Do(func() {
+		if s.socket != "" {
+			if err := os.Remove(s.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("remove shim socket", "path", s.socket, "error", err)
+			}
+		}
+		close(s.done)
+	})
 	return &emptypb.Empty{}, nil
 }
 
