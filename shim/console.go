@@ -1,15 +1,12 @@
 package shim
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/containerd/fifo"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +21,7 @@ type console struct {
 	master *os.File
 
 	hold      *os.File // stdout FIFO read end, kept until delete
-	stdinFIFO io.ReadCloser
+	stdin     *stdinCopy
 	done      chan struct{} // output copied
 	closeOnce sync.Once
 }
@@ -70,12 +67,13 @@ func (c *console) started() error {
 		close(c.done)
 	}
 	if c.paths.stdin != "" {
-		f, err := fifo.OpenFifo(context.Background(), c.paths.stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
-		if err != nil {
-			return fmt.Errorf("open stdin fifo %s: %w", c.paths.stdin, err)
+		if c.stdin, err = openStdin(c.paths.stdin); err != nil {
+			return err
 		}
-		c.stdinFIFO = f
-		go io.Copy(c.master, f)
+		// A terminal's input ends when the process reads end of file,
+		// which the terminal gives for an EOT (^D) at the start of a
+		// line: sent once all the input is through.
+		c.stdin.start(c.master, func() { c.master.Write([]byte{4}) })
 	}
 	return nil
 }
@@ -88,20 +86,20 @@ func (c *console) resize(width, height uint32) error {
 	return unix.IoctlSetWinsize(int(c.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(height), Col: uint16(width)})
 }
 
-// closeStdin stops copying stdin: the terminal's input ends when the
-// process reads end of file, which a terminal gives on an EOT (^D).
+// closeStdin is CloseIO: the terminal's input ends after what was
+// written (see started).
 func (c *console) closeStdin() {
-	if c.stdinFIFO != nil {
-		c.stdinFIFO.Close()
-	}
-	if c.master != nil {
-		c.master.Write([]byte{4})
+	if c.stdin != nil {
+		c.stdin.closeInput()
 	}
 }
 
 func (c *console) close() {
 	c.closeOnce.Do(func() {
-		for _, f := range []io.Closer{c.stdinFIFO, c.parent, c.child, c.master, c.hold} {
+		if c.stdin != nil {
+			c.stdin.close()
+		}
+		for _, f := range []io.Closer{c.parent, c.child, c.master, c.hold} {
 			if f != nil && !isNilFile(f) {
 				f.Close()
 			}

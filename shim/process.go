@@ -32,9 +32,10 @@ func newProcess(id string, stdio stdioPaths) *process {
 }
 
 // started records the pid of a process libcontainer started and waits for
-// its exit in the background; onExit runs once it exited. Call it while
-// holding r.spawn for reading.
-func (p *process) started(r *reaper, pid int, onExit func(*process)) {
+// its exit in the background. reaped (if set) runs once it is reaped and
+// before its exit shows (state, Wait); onExit once it shows. Call it
+// while holding r.spawn for reading.
+func (p *process) started(r *reaper, pid int, reaped func(), onExit func(*process)) {
 	p.mu.Lock()
 	p.pid = pid
 	p.mu.Unlock()
@@ -43,6 +44,9 @@ func (p *process) started(r *reaper, pid int, onExit func(*process)) {
 		ps, err := p.lp.Wait()
 		status := exitStatus(ps, err)
 		r.reaped(pid)
+		if reaped != nil {
+			reaped()
+		}
 		p.mu.Lock()
 		p.status, p.exitStatus, p.exitedAt = task.Status_STOPPED, status, time.Now()
 		close(p.exited)

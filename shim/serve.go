@@ -29,9 +29,7 @@ func serve(ctx context.Context, f flags) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become a subreaper: %w", err)
 	}
-	// Writes to a FIFO whose reader went away must fail, not kill the
-	// shim.
-	signal.Ignore(syscall.SIGPIPE)
+	catchSignals()
 	l, err := net.FileListener(os.NewFile(3, "socket"))
 	if err != nil {
 		return fmt.Errorf("shim socket: %w", err)
@@ -42,6 +40,7 @@ func serve(ctx context.Context, f flags) error {
 	}
 	defer pub.Close()
 	svc := newService(ctx, f.namespace, pub, log)
+	svc.socket = l.Addr().String()
 	server, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(grpcErrors))
 	if err != nil {
 		return err
@@ -52,18 +51,33 @@ func serve(ctx context.Context, f flags) error {
 			log.Error("serve", "error", err)
 		}
 	}()
-	// containerd stops a shim with Shutdown; SIGTERM and SIGINT (a
-	// restart of whatever started containerd) must not take the pod's
-	// containers with it.
-	signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 	<-svc.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The socket is gone already (Shutdown): removing it again, by the
+	// address file, could remove the socket of the pod's next shim.
 	server.Shutdown(sctx)
-	if address, err := cshim.ReadAddress("address"); err == nil {
-		cshim.RemoveSocket(address)
-	}
 	return nil
+}
+
+// catchSignals keeps signals that would end the shim from ending it:
+// containerd stops a shim with Shutdown, and SIGTERM, SIGINT or SIGHUP (a
+// restart of whatever started containerd) must not take the pod's
+// containers with it; a write to a FIFO whose reader went away must fail
+// with EPIPE, not kill the shim (SIGPIPE).
+//
+// The signals are caught, never ignored: an ignored signal stays ignored
+// across fork and exec, into libcontainer's init and the containers'
+// processes (and Go keeps an inherited SIG_IGN of SIGINT and SIGHUP), where
+// a shell could then not trap it and a stop signal would do nothing. A
+// caught signal is reset to its default at exec.
+func catchSignals() {
+	ch := make(chan os.Signal, 16)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		for range ch {
+		}
+	}()
 }
 
 // grpcErrors gives errors the codes containerd maps back to its error

@@ -35,6 +35,10 @@ type Service struct {
 	// creating holds the IDs whose Create is under way, so that a second
 	// Create of the same ID is refused without waiting.
 	creating map[string]bool
+	// exiting: Shutdown let the shim go; no task is created any more.
+	exiting bool
+	// socket is the path the shim listens on, unlinked by Shutdown.
+	socket string
 
 	shutdownOnce sync.Once
 	done         chan struct{}

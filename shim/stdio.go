@@ -1,14 +1,11 @@
 package shim
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"sync"
-	"syscall"
 
-	"github.com/containerd/fifo"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,8 +30,7 @@ type pipeIO struct {
 	childIn, childOut, childErr *os.File
 
 	stdinW      *os.File // the shim's end of the process's stdin
-	stdinFIFO   io.ReadCloser
-	closeStdin  sync.Once
+	stdin       *stdinCopy
 	holders     []*os.File // read ends kept until delete
 	copies      sync.WaitGroup
 	outputsDone chan struct{}
@@ -55,13 +51,9 @@ func newPipeIO(p stdioPaths) (_ *pipeIO, retErr error) {
 			return nil, err
 		}
 		pio.childIn, pio.stdinW = r, w
-		// Opening the FIFO for reading waits for a writer; in the
-		// background, as containerd's shims do.
-		f, err := fifo.OpenFifo(context.Background(), p.stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
-		if err != nil {
-			return nil, fmt.Errorf("open stdin fifo %s: %w", p.stdin, err)
+		if pio.stdin, err = openStdin(p.stdin); err != nil {
+			return nil, err
 		}
-		pio.stdinFIFO = f
 	}
 	for _, s := range []struct {
 		path  string
@@ -118,30 +110,25 @@ func (p *pipeIO) started() {
 			f.Close()
 		}
 	}
-	if p.stdinFIFO != nil {
-		go func() {
-			io.Copy(p.stdinW, p.stdinFIFO)
-			p.closeStdinOnce()
-		}()
+	if p.stdin != nil {
+		// The end of the FIFO's input is the end of the process's.
+		p.stdin.start(p.stdinW, func() { p.stdinW.Close() })
 	}
 }
 
-// closeStdinOnce ends the process's stdin (CloseIO, or the writer left).
-func (p *pipeIO) closeStdinOnce() {
-	p.closeStdin.Do(func() {
-		if p.stdinW != nil {
-			p.stdinW.Close()
-		}
-		if p.stdinFIFO != nil {
-			p.stdinFIFO.Close()
-		}
-	})
+// closeStdin is CloseIO: the process's input ends after what was written.
+func (p *pipeIO) closeStdin() {
+	if p.stdin != nil {
+		p.stdin.closeInput()
+	}
 }
 
 // close releases everything: the process was deleted.
 func (p *pipeIO) close() {
-	p.closeStdinOnce()
-	for _, f := range []*os.File{p.childIn, p.childOut, p.childErr} {
+	if p.stdin != nil {
+		p.stdin.close()
+	}
+	for _, f := range []*os.File{p.childIn, p.childOut, p.childErr, p.stdinW} {
 		if f != nil {
 			f.Close()
 		}

@@ -63,7 +63,7 @@ func (s *Service) startExec(c *container, p *process) (*taskapi.StartResponse, e
 	}
 	pid, _ := p.lp.Pid()
 	p.setStatus(task.Status_RUNNING)
-	p.started(s.reaper, pid, func(p *process) { s.exited(c, p) })
+	p.started(s.reaper, pid, nil, func(p *process) { s.exited(c, p) })
 	s.reaper.spawn.RUnlock()
 	if err := stdioStarted(p); err != nil {
 		p.lp.Signal(killSignal)

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/containerd/containerd/v2/core/runtime"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -21,6 +24,10 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 		return nil, fmt.Errorf("checkpoint restore: %w", errdefs.ErrNotImplemented)
 	}
 	s.mu.Lock()
+	if s.exiting {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("create container %s: the shim is exiting: %w", r.ID, errdefs.ErrUnavailable)
+	}
 	if _, ok := s.containers[r.ID]; ok || s.creating[r.ID] {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("container %s: %w", r.ID, errdefs.ErrAlreadyExists)
@@ -82,7 +89,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (_ *
 	}
 	pid, _ := lp.Pid()
 	c.init = p
-	p.started(s.reaper, pid, func(p *process) { s.exited(c, p) })
+	p.started(s.reaper, pid, func() { s.killRest(c) }, func(p *process) { s.exited(c, p) })
 	s.reaper.spawn.RUnlock()
 	if err := stdioStarted(p); err != nil {
 		lc.Signal(os.Kill)
@@ -175,14 +182,31 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 }
 
 // Shutdown ends the shim once it hosts no container.
+//
+// containerd asks right after deleting a task, and may start the pod's
+// next task at once (cricketd removing a pod's last container, then
+// starting another): its start command must not find this shim, which is
+// about to exit under the new task's Create ("ttrpc: closed"). So the
+// socket is unlinked before Shutdown answers (the listener keeps serving
+// who is connected), and a Create that still reaches this shim is
+// refused rather than cut off halfway.
 func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
-	n := len(s.containers) + len(s.creating)
-	s.mu.Unlock()
-	if n > 0 && !r.Now {
+	if len(s.containers)+len(s.creating) > 0 && !r.Now {
+		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}
-	s.shutdownOnce.Do(func() { close(s.done) })
+	s.exiting = true
+	s.mu.Unlock()
+	s.log.Debug("shutdown: exiting", "id", r.ID, "now", r.Now)
+	s.shutdownOnce.Do(func() {
+		if s.socket != "" {
+			if err := os.Remove(s.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("remove shim socket", "path", s.socket, "error", err)
+			}
+		}
+		close(s.done)
+	})
 	return &emptypb.Empty{}, nil
 }
 
@@ -194,4 +218,20 @@ func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*task
 		resp.TaskPid = uint32(pid)
 	}
 	return resp, nil
+}
+
+// killRest kills what is left of a container whose init exited, before
+// the exit is reported, as containerd's runc shim does. In a PID namespace
+// of its own the kernel kills the rest with the init; in one it shares
+// (the pod's, the host's) the init's children live on, holding the
+// container's output open and its cgroup busy, until Delete. With SIGKILL,
+// libcontainer signals every process of the container's cgroup when the
+// container has no PID namespace of its own.
+func (s *Service) killRest(c *container) {
+	if c.lc.Config().Namespaces.IsPrivate(configs.NEWPID) {
+		return
+	}
+	if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		s.log.Warn("kill the rest of an exited container", "container", c.id, "error", err)
+	}
 }

@@ -122,7 +122,7 @@ func (s *Service) CloseIO(ctx context.Context, r *taskapi.CloseIORequest) (*empt
 	if r.Stdin {
 		switch {
 		case p.io != nil:
-			p.io.closeStdinOnce()
+			p.io.closeStdin()
 		case p.tty != nil:
 			p.tty.closeStdin()
 		}

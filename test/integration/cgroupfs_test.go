@@ -14,8 +14,11 @@ import (
 // GOMAXPROCS): it holds the container's own cgroup, read-only unless the
 // container is privileged.
 func TestCgroupFilesystemInContainers(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testCgroupFilesystemInContainers)
+}
+
+func testCgroupFilesystemInContainers(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	unified := false
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
@@ -30,7 +33,7 @@ func TestCgroupFilesystemInContainers(t *testing.T) {
 
 	pod := podConfig("cgroupfs")
 	pod.Linux.CgroupParent = d.CgroupParent("pod-cgroupfs")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	cfg := ctrConfig("plain", img, "sleep", "3600")
 	cfg.Linux.Resources = &runtime.LinuxContainerResources{MemoryLimitInBytes: 64 << 20}
 	c := runContainer(t, d, podID, pod, cfg)
@@ -53,7 +56,7 @@ func TestCgroupFilesystemInContainers(t *testing.T) {
 	priv := podConfig("cgroupfs-priv")
 	priv.Linux.CgroupParent = d.CgroupParent("pod-cgroupfs-priv")
 	priv.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{Privileged: true}
-	privID := runPod(t, d, priv)
+	privID := runPodOn(t, d, priv, handler)
 	pcfg := ctrConfig("priv", img, "sleep", "3600")
 	pcfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{Privileged: true}
 	pc := runContainer(t, d, privID, priv, pcfg)

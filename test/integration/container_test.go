@@ -17,9 +17,15 @@ import (
 // podWithLogs runs a pod whose log directory is a fresh temporary dir.
 func podWithLogs(t *testing.T, d *testrig.Daemon, name string) (string, *runtime.PodSandboxConfig) {
 	t.Helper()
+	return podWithLogsOn(t, d, "", name)
+}
+
+// podWithLogsOn is podWithLogs with a runtime handler.
+func podWithLogsOn(t *testing.T, d *testrig.Daemon, handler, name string) (string, *runtime.PodSandboxConfig) {
+	t.Helper()
 	pod := podConfig(name)
 	pod.LogDirectory = t.TempDir()
-	return runPod(t, d, pod), pod
+	return runPodOn(t, d, pod, handler), pod
 }
 
 // logRecords reads a container's CRI log.
@@ -52,11 +58,14 @@ func logLines(t *testing.T, path string) []string {
 }
 
 func TestContainerLifecycleStatusAndList(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testContainerLifecycleStatusAndList)
+}
+
+func testContainerLifecycleStatusAndList(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	imgStatus := imageStatus(t, d, img)
-	podID, pod := podWithLogs(t, d, "life")
+	podID, pod := podWithLogsOn(t, d, handler, "life")
 	cfg := ctrConfig("main", img, "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while :; do sleep 1; done")
 	cfg.Labels = map[string]string{"app": "life", "tier": "web"}
 	cfg.Annotations = map[string]string{"note": "kept"}
@@ -155,15 +164,18 @@ func TestContainerLifecycleStatusAndList(t *testing.T) {
 }
 
 func TestProcessArgsEnvAndWorkingDir(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testProcessArgsEnvAndWorkingDir)
+}
+
+func testProcessArgsEnvAndWorkingDir(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := d.Image(t, "printer:1", testrig.ImageSpec{
 		Entrypoint: []string{"/bin/sh", "-c", `echo "args=$0 $*"; echo "FOO=$FOO BAR=$BAR"; pwd`},
 		Cmd:        []string{"img-cmd", "x"},
 		Env:        []string{"FOO=image", "BAR=image"},
 		WorkingDir: "/tmp",
 	})
-	podID, pod := podWithLogs(t, d, "args")
+	podID, pod := podWithLogsOn(t, d, handler, "args")
 	for _, tc := range []struct {
 		name      string
 		command   []string
@@ -189,11 +201,12 @@ func TestProcessArgsEnvAndWorkingDir(t *testing.T) {
 	}
 }
 
-func TestExitCodesReasonsAndOOM(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestExitCodesReasonsAndOOM(t *testing.T) { forEachHandler(t, testExitCodesReasonsAndOOM) }
+
+func testExitCodesReasonsAndOOM(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "exits")
+	podID, pod := podWithLogsOn(t, d, handler, "exits")
 	ok := runContainer(t, d, podID, pod, ctrConfig("ok", img, "true"))
 	bad := runContainer(t, d, podID, pod, ctrConfig("bad", img, "sh", "-c", "exit 3"))
 	oomCfg := ctrConfig("oom", img, "sh", "-c", "dd if=/dev/zero of=/dev/null bs=40M")
@@ -219,12 +232,13 @@ func TestExitCodesReasonsAndOOM(t *testing.T) {
 	}
 }
 
-func TestStopSignals(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestStopSignals(t *testing.T) { forEachHandler(t, testStopSignals) }
+
+func testStopSignals(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	script := `trap 'echo got USR1; exit 0' USR1; trap 'echo got INT; exit 0' INT; trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 1; done`
 	img := d.Image(t, "usr1:1", testrig.ImageSpec{Cmd: []string{"sh", "-c", script}, StopSignal: "SIGUSR1"})
-	podID, pod := podWithLogs(t, d, "signals")
+	podID, pod := podWithLogsOn(t, d, handler, "signals")
 	for _, tc := range []struct {
 		name string
 		sig  runtime.Signal
@@ -247,7 +261,19 @@ func TestStopSignals(t *testing.T) {
 		}
 	}
 	// A process ignoring its stop signal is killed after the timeout.
-	stubborn := runContainer(t, d, podID, pod, ctrConfig("stubborn", img, "sh", "-c", "trap '' TERM USR1; while :; do sleep 1; done"))
+	// Stopped once its traps are set: a stop signal racing the shell's
+	// start would kill it before it ignores anything.
+	cfg := ctrConfig("stubborn", img, "sh", "-c", "trap '' TERM USR1; echo ready; while :; do sleep 1; done")
+	cfg.LogPath = "stubborn.log"
+	stubborn := runContainer(t, d, podID, pod, cfg)
+	waitFor(t, 10*time.Second, "stubborn container ready", func() bool {
+		return len(logLines(t, filepath.Join(pod.LogDirectory, cfg.LogPath))) > 0
+	})
+	// Processes start with no signal ignored, exec processes too: what a
+	// runtime ignores must not leak into containers.
+	if got := execOut(t, d, stubborn, "grep", "SigIgn", "/proc/self/status"); !strings.HasSuffix(got, "0000000000000000") {
+		t.Errorf("an exec process starts with ignored signals: %q", got)
+	}
 	start := time.Now()
 	if _, err := d.Runtime.StopContainer(d.Ctx(), &runtime.StopContainerRequest{ContainerId: stubborn, Timeout: 1}); err != nil {
 		t.Fatal(err)

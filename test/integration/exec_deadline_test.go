@@ -21,11 +21,12 @@ import (
 // call is due at the deadline, and the machine is shared.
 const deadlineMargin = 500 * time.Millisecond
 
-// execContainer runs a pod with a long-running container for execs.
-func execContainer(t *testing.T, name string) (*testrig.Daemon, string) {
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+// execContainer runs a pod on a runtime handler with a long-running
+// container for execs.
+func execContainer(t *testing.T, handler, name string) (*testrig.Daemon, string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, name)
+	podID, pod := podWithLogsOn(t, d, handler, name)
 	return d, runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 }
 
@@ -75,8 +76,11 @@ func processesRunning(t *testing.T, d *testrig.Daemon, id, args string) []string
 // once the shim goes on, the exec that then starts is killed and its
 // containerd process deleted: nothing of it is left.
 func TestExecSyncDeadlineCoversStart(t *testing.T) {
-	t.Parallel()
-	d, c := execContainer(t, "exec-slow-start")
+	forEachHandler(t, testExecSyncDeadlineCoversStart)
+}
+
+func testExecSyncDeadlineCoversStart(t *testing.T, handler string) {
+	d, c := execContainer(t, handler, "exec-slow-start")
 	bundle := filepath.Join(filepath.Dir(d.Config.Containerd.Address), "run", "io.containerd.runtime.v2.task", d.Config.Containerd.Namespace, c)
 	addr, err := os.ReadFile(filepath.Join(bundle, "address"))
 	if err != nil {
@@ -138,8 +142,11 @@ func TestExecSyncDeadlineCoversStart(t *testing.T) {
 // without output) or exits in time (its exit code and the output read by
 // the deadline are returned).
 func TestExecSyncTimeoutIgnoresHeldOutput(t *testing.T) {
-	t.Parallel()
-	d, c := execContainer(t, "exec-held-output")
+	forEachHandler(t, testExecSyncTimeoutIgnoresHeldOutput)
+}
+
+func testExecSyncTimeoutIgnoresHeldOutput(t *testing.T, handler string) {
+	d, c := execContainer(t, handler, "exec-held-output")
 	for _, timeout := range []int64{1, 2} {
 		_, el, err := timedExec(d.Ctx(), d, c, timeout, "sh", "-c", "sleep 100 & sleep 100")
 		limit := time.Duration(timeout)*time.Second + deadlineMargin
@@ -167,9 +174,10 @@ func TestExecSyncTimeoutIgnoresHeldOutput(t *testing.T) {
 // InvalidArgument before anything runs. runc 1.1 hangs for good on an
 // executable name of 64 KiB or more, which held the call until its client
 // gave up and left runc in the pod's shim until the pod was removed.
-func TestExecSyncHugeCommand(t *testing.T) {
-	t.Parallel()
-	d, c := execContainer(t, "exec-huge")
+func TestExecSyncHugeCommand(t *testing.T) { forEachHandler(t, testExecSyncHugeCommand) }
+
+func testExecSyncHugeCommand(t *testing.T, handler string) {
+	d, c := execContainer(t, handler, "exec-huge")
 	many := []string{"sh", "-c", "echo $#", "sh"}
 	for range 200 {
 		many = append(many, strings.Repeat("y", 1023))

@@ -17,11 +17,12 @@ import (
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
-func TestExecSync(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestExecSync(t *testing.T) { forEachHandler(t, testExecSync) }
+
+func testExecSync(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "exec")
+	podID, pod := podWithLogsOn(t, d, handler, "exec")
 	c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 
 	out, errOut, code := execSync(t, d, c, "sh", "-c", "echo out; echo err >&2; exit 7")
@@ -59,12 +60,15 @@ func TestExecSync(t *testing.T) {
 }
 
 func TestCRILogsSplitReopenAndSafety(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Configure: func(c *config.Config) {
+	forEachHandler(t, testCRILogsSplitReopenAndSafety)
+}
+
+func testCRILogsSplitReopenAndSafety(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{Configure: func(c *config.Config) {
 		c.MaxContainerLogLineSize = 100
 	}})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "logs")
+	podID, pod := podWithLogsOn(t, d, handler, "logs")
 
 	cfg := ctrConfig("long", img, "sh", "-c", "printf 'x%.0s' $(seq 1 250); echo; echo short; echo oops >&2")
 	cfg.LogPath = "long.log"
@@ -141,13 +145,14 @@ func TestCRILogsSplitReopenAndSafety(t *testing.T) {
 	}
 }
 
-func TestResourcesAndUpdate(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestResourcesAndUpdate(t *testing.T) { forEachHandler(t, testResourcesAndUpdate) }
+
+func testResourcesAndUpdate(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	pod := podConfig("res")
 	pod.Linux.CgroupParent = d.CgroupParent("")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	cfg := ctrConfig("limited", img, "sleep", "3600")
 	cfg.Linux.Resources = &runtime.LinuxContainerResources{
 		CpuPeriod: 100000, CpuQuota: 50000, CpuShares: 512,
@@ -207,13 +212,14 @@ func TestResourcesAndUpdate(t *testing.T) {
 	}
 }
 
-func TestPIDNamespaceModesAndStats(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestPIDNamespaceModesAndStats(t *testing.T) { forEachHandler(t, testPIDNamespaceModesAndStats) }
+
+func testPIDNamespaceModesAndStats(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	pod := podConfig("pids")
 	pod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONTAINER}}
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	withPID := func(name string, mode runtime.NamespaceMode, target string) string {
 		cfg := ctrConfig(name, img, "sleep", "3600")
 		cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: mode, TargetId: target}}
@@ -233,7 +239,7 @@ func TestPIDNamespaceModesAndStats(t *testing.T) {
 	hostPod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_NODE}}
 	hostCfg := ctrConfig("host", img, "sleep", "3600")
 	hostCfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Pid: runtime.NamespaceMode_NODE}}
-	host := runContainer(t, d, runPod(t, d, hostPod), hostPod, hostCfg)
+	host := runContainer(t, d, runPodOn(t, d, hostPod, handler), hostPod, hostCfg)
 	if got := execOut(t, d, host, "cat", "/proc/1/cmdline"); strings.HasPrefix(got, "sleep") {
 		t.Errorf("NODE pid mode: PID 1 is %q", got)
 	}

@@ -19,19 +19,21 @@ import (
 // meets either. Every call must succeed, and nothing may be left, with a
 // pause container (the shim stays) and with pinned sandboxes (the shim
 // goes away with the pod's last task).
-func TestRemoveRacingExit(t *testing.T) {
+func TestRemoveRacingExit(t *testing.T) { forEachHandler(t, testRemoveRacingExit) }
+
+func testRemoveRacingExit(t *testing.T, handler string) {
 	for _, mode := range []string{config.SandboxModePause, config.SandboxModePinned} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Configure: func(c *config.Config) {
+			d := handlerDaemon(t, testrig.DaemonOptions{Configure: func(c *config.Config) {
 				c.SandboxMode = mode
 			}})
-			removeRacingExit(t, d)
+			removeRacingExit(t, d, handler)
 		})
 	}
 }
 
-func removeRacingExit(t *testing.T, d *testrig.Daemon) {
+func removeRacingExit(t *testing.T, d *testrig.Daemon, handler string) {
 	const pods, iterations = 3, 30
 	img := busybox(t, d)
 	parent := d.CgroupParent("")
@@ -40,7 +42,7 @@ func removeRacingExit(t *testing.T, d *testrig.Daemon) {
 	for i := range pods {
 		cfgs[i] = kubeletPod(fmt.Sprintf("race-%d", i))
 		cfgs[i].Linux.CgroupParent = parent
-		podIDs[i] = runPod(t, d, cfgs[i])
+		podIDs[i] = runPodOn(t, d, cfgs[i], handler)
 	}
 	withPods := d.Resources(t, parent)
 

@@ -24,13 +24,14 @@ import (
 // every container. Where the hugetlb controller is not mounted for the
 // container's cgroup (this host: v1 without hugetlb, which only the v2
 // side has), runc cannot set them, and every container failed to start.
-func TestHugepageLimitsKubeletSends(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestHugepageLimitsKubeletSends(t *testing.T) { forEachHandler(t, testHugepageLimitsKubeletSends) }
+
+func testHugepageLimitsKubeletSends(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	pod := podConfig("hugepages")
 	pod.Linux.CgroupParent = d.CgroupParent("pod-hugepages")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	cfg := ctrConfig("c", img, "sh", "-c", "exit 3")
 	cfg.Linux.Resources = &runtime.LinuxContainerResources{
 		CpuShares: 2, MemoryLimitInBytes: 64 << 20,
@@ -57,15 +58,18 @@ func TestHugepageLimitsKubeletSends(t *testing.T) {
 // and images name real-time signals as STOPSIGNAL (systemd images use
 // SIGRTMIN+3). ContainerStatus reports the signal in effect.
 func TestRealTimeAndImageStopSignals(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testRealTimeAndImageStopSignals)
+}
+
+func testRealTimeAndImageStopSignals(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	// busybox's trap takes real-time signals by number: SIGRTMIN+3 is 37.
 	script := `trap 'echo got 37; exit 7' 37; trap 'echo got TERM; exit 15' TERM; echo ready; while :; do sleep 1; done`
 	rtImage := d.Image(t, "rtmin:1", testrig.ImageSpec{Cmd: []string{"sh", "-c", script}, StopSignal: "SIGRTMIN+3"})
 	rtShort := d.Image(t, "rtmin-short:1", testrig.ImageSpec{Cmd: []string{"sh", "-c", script}, StopSignal: "RTMIN+3"})
 	bogus := d.Image(t, "bogus-signal:1", testrig.ImageSpec{Cmd: []string{"sh", "-c", script}, StopSignal: "SIGBOGUS"})
 	plain := d.Image(t, "plain-signal:1", testrig.ImageSpec{Cmd: []string{"sh", "-c", script}})
-	podID, pod := podWithLogs(t, d, "rtsignals")
+	podID, pod := podWithLogsOn(t, d, handler, "rtsignals")
 	for _, tc := range []struct {
 		name, image string
 		sig         runtime.Signal
@@ -113,9 +117,10 @@ func TestRealTimeAndImageStopSignals(t *testing.T) {
 // stamped with the exit time (earlier than a status read that still showed
 // the container running) was lost, and fast init containers stayed
 // "running" for minutes.
-func TestEventsNeverOlderThanStatus(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestEventsNeverOlderThanStatus(t *testing.T) { forEachHandler(t, testEventsNeverOlderThanStatus) }
+
+func testEventsNeverOlderThanStatus(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -124,7 +129,7 @@ func TestEventsNeverOlderThanStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := podConfig("evtime")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 
 	// Poll PodSandboxStatus as kubelet does, all the time, and remember
 	// the newest timestamp at which each container still looked running.
@@ -183,8 +188,11 @@ func TestEventsNeverOlderThanStatus(t *testing.T) {
 // After a restart, kubelet's evented path takes the first status of a
 // container name as its current attempt: newest first.
 func TestPodStatusNewestAttemptFirst(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testPodStatusNewestAttemptFirst)
+}
+
+func testPodStatusNewestAttemptFirst(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -193,7 +201,7 @@ func TestPodStatusNewestAttemptFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := podConfig("attempts")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	var ids []string
 	for attempt := range uint32(3) {
 		cfg := ctrConfig("app", img, "sleep", "3600")
@@ -238,11 +246,14 @@ func TestPodStatusNewestAttemptFirst(t *testing.T) {
 // UpdatePodSandboxResources without the overhead: the runtime keeps and
 // reports the values but must not write kubelet's cgroup.
 func TestUpdatePodSandboxResourcesLeavesPodCgroup(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testUpdatePodSandboxResourcesLeavesPodCgroup)
+}
+
+func testUpdatePodSandboxResourcesLeavesPodCgroup(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	pod := podConfig("resize")
 	pod.Linux.CgroupParent = d.CgroupParent("pod-resize")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	// kubelet's part: the pod cgroup with the overhead included.
 	limitFile := filepath.Join("/sys/fs/cgroup/memory", pod.Linux.CgroupParent, "memory.limit_in_bytes")
 	const kubeletLimit = 300 << 20

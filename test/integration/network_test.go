@@ -214,15 +214,28 @@ func TestBridgePodSurvivesCrash(t *testing.T) {
 	}
 }
 
-func TestHostNetworkPod(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestHostNetworkPod(t *testing.T) { forEachHandler(t, testHostNetworkPod) }
+
+func testHostNetworkPod(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	port := freePort(t)
 	img := httpdImage(t, d, port)
 	pod := podConfig("hostnet")
-	pod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE}}
-	podID := runPod(t, d, pod)
-	ctr := runContainer(t, d, podID, pod, ctrConfig("httpd", img))
+	nso := &runtime.NamespaceOption{Network: runtime.NamespaceMode_NODE, Ipc: runtime.NamespaceMode_NODE, Pid: runtime.NamespaceMode_NODE}
+	pod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{NamespaceOptions: nso}
+	podID := runPodOn(t, d, pod, handler)
+	cfg := ctrConfig("httpd", img)
+	cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: nso}
+	ctr := runContainer(t, d, podID, pod, cfg)
+
+	// The host's network, IPC and PID namespaces; a mount namespace of
+	// its own.
+	for ns, host := range map[string]bool{"net": true, "ipc": true, "pid": true, "mnt": false} {
+		want, _ := os.Readlink("/proc/self/ns/" + ns)
+		if got := execOut(t, d, ctr, "readlink", "/proc/self/ns/"+ns); (got == want) != host {
+			t.Errorf("%s namespace in the container %s, the host's %s: want the host's %v", ns, got, want, host)
+		}
+	}
 
 	// A server in the pod listens on the host's loopback.
 	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); got != "ok from the pod\n" {
@@ -305,12 +318,15 @@ func testSandboxCyclesLeaveNothingBehind(t *testing.T, nw *testrig.PodNetwork) {
 }
 
 func TestPodSysctlsHandlersAndValidation(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testPodSysctlsHandlersAndValidation)
+}
+
+func testPodSysctlsHandlersAndValidation(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	pod := podConfig("sysctl")
 	pod.Linux.Sysctls = map[string]string{"kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "100", "net.ipv4.ip_unprivileged_port_start": "100"}
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	ctr := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 	for path, want := range map[string]string{
 		"/proc/sys/kernel/shm_rmid_forced":              "1",
@@ -362,12 +378,15 @@ func hostNS(c *runtime.PodSandboxConfig, net, ipc bool) {
 }
 
 func TestPodCgroupParentOOMScoreAndSharedShim(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testPodCgroupParentOOMScoreAndSharedShim)
+}
+
+func testPodCgroupParentOOMScoreAndSharedShim(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	pod := podConfig("cg")
 	pod.Linux.CgroupParent = d.CgroupParent("pod-cg")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
 	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
 	for _, id := range []string{podID, c1, c2} {

@@ -16,17 +16,18 @@ import (
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
-func TestPodStatsAndMetrics(t *testing.T) {
-	t.Parallel()
+func TestPodStatsAndMetrics(t *testing.T) { forEachHandler(t, testPodStatsAndMetrics) }
+
+func testPodStatsAndMetrics(t *testing.T, handler string) {
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Configure: func(c *config.Config) {
+	d := handlerDaemon(t, testrig.DaemonOptions{Configure: func(c *config.Config) {
 		c.Metrics.Address = metricsAddr
 		c.StatsCollectPeriod = config.Duration(time.Second)
 	}})
 	img := httpdImage(t, d, 80)
 	pod := podConfig("stats")
 	pod.Linux.CgroupParent = d.CgroupParent("pod-stats")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	cfg := ctrConfig("web", img)
 	cfg.Linux.Resources = &runtime.LinuxContainerResources{CpuPeriod: 100000, CpuQuota: 50000, CpuShares: 256, MemoryLimitInBytes: 128 << 20}
 	web := runContainer(t, d, podID, pod, cfg)
@@ -148,9 +149,10 @@ func podNetRx(t *testing.T, d *testrig.Daemon, podID string) uint64 {
 	return resp.Stats.Linux.Network.GetDefaultInterface().GetTxBytes().GetValue()
 }
 
-func TestContainerEventsAcrossALife(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestContainerEventsAcrossALife(t *testing.T) { forEachHandler(t, testContainerEventsAcrossALife) }
+
+func testContainerEventsAcrossALife(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -159,7 +161,7 @@ func TestContainerEventsAcrossALife(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := podConfig("events")
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sh", "-c", "sleep 0.5"))
 	waitState(t, d, c, runtime.ContainerState_CONTAINER_EXITED)
 	if _, err := d.Runtime.RemoveContainer(d.Ctx(), &runtime.RemoveContainerRequest{ContainerId: c}); err != nil {
@@ -201,7 +203,7 @@ func TestContainerEventsAcrossALife(t *testing.T) {
 	}
 	// PodSandboxStatus carries container statuses and a timestamp for
 	// evented PLEG.
-	podID2 := runPod(t, d, podConfig("events2"))
+	podID2 := runPodOn(t, d, podConfig("events2"), handler)
 	runContainer(t, d, podID2, podConfig("events2"), ctrConfig("c2", img, "sleep", "3600"))
 	resp, err := d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: podID2})
 	if err != nil || len(resp.ContainersStatuses) != 1 || resp.Timestamp == 0 {

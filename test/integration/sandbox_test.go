@@ -81,11 +81,12 @@ func reachable(ip string) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
-func TestPodSandboxLifecycle(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestPodSandboxLifecycle(t *testing.T) { forEachHandler(t, testPodSandboxLifecycle) }
+
+func testPodSandboxLifecycle(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	cfg := podConfig("lifecycle")
-	id := runPod(t, d, cfg)
+	id := runPodOn(t, d, cfg, handler)
 
 	st := podStatus(t, d, id)
 	if st.State != runtime.PodSandboxState_SANDBOX_READY || st.Id != id || st.CreatedAt == 0 {
@@ -156,7 +157,7 @@ func TestPodSandboxLifecycle(t *testing.T) {
 	wantCode(t, err, codes.NotFound)
 	stopPod(t, d, id) // unknown: still fine
 	// The name is free again.
-	id2 := runPod(t, d, cfg)
+	id2 := runPodOn(t, d, cfg, handler)
 	if id2 == id {
 		t.Fatal("new sandbox reused the old ID")
 	}
@@ -165,10 +166,11 @@ func TestPodSandboxLifecycle(t *testing.T) {
 // TestPauseDeathMakesPodNotReady: a pause process that dies on its own
 // (OOM killer, an operator's kill) ends the pod: NOTREADY, which tells
 // kubelet to recreate it, and a warning in the log, unlike a stop's kill.
-func TestPauseDeathMakesPodNotReady(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
-	id := runPod(t, d, podConfig("pausedies"))
+func TestPauseDeathMakesPodNotReady(t *testing.T) { forEachHandler(t, testPauseDeathMakesPodNotReady) }
+
+func testPauseDeathMakesPodNotReady(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
+	id := runPodOn(t, d, podConfig("pausedies"), handler)
 	pid, err := strconv.Atoi(pausePID(t, d, id))
 	if err != nil || pid <= 0 {
 		t.Fatalf("pause pid %d: %v", pid, err)
@@ -207,12 +209,15 @@ func TestSandboxNameIsReserved(t *testing.T) {
 // start either ran before the stop (and was stopped by it) or was refused
 // with FailedPrecondition.
 func TestStopPodSandboxRacingStartContainer(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testStopPodSandboxRacingStartContainer)
+}
+
+func testStopPodSandboxRacingStartContainer(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	for round := range 3 {
 		pod := podConfig(fmt.Sprintf("stoprace%d", round))
-		podID := runPod(t, d, pod)
+		podID := runPodOn(t, d, pod, handler)
 		var ids []string
 		for i := range 4 {
 			ids = append(ids, createContainer(t, d, podID, pod, ctrConfig(fmt.Sprintf("c%d", i), img, "sleep", "3600")))

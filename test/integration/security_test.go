@@ -22,9 +22,10 @@ func secCtr(t *testing.T, d *testrig.Daemon, podID string, pod *runtime.PodSandb
 	return runContainer(t, d, podID, pod, cfg)
 }
 
-func TestSecurityContext(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestSecurityContext(t *testing.T) { forEachHandler(t, testSecurityContext) }
+
+func testSecurityContext(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := d.Image(t, "sec:1", testrig.ImageSpec{
 		Files: map[string]string{
 			"/etc/group":   "root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\nextra:x:5000:www-data\n",
@@ -35,7 +36,7 @@ func TestSecurityContext(t *testing.T) {
 	})
 	pod := podConfig("sec")
 	pod.Linux.SecurityContext = &runtime.LinuxSandboxSecurityContext{Privileged: true}
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 
 	t.Run("users", func(t *testing.T) {
 		c := secCtr(t, d, podID, pod, img, "uid", &runtime.LinuxContainerSecurityContext{RunAsUser: &runtime.Int64Value{Value: 1001}, RunAsGroup: &runtime.Int64Value{Value: 1002}})
@@ -149,6 +150,12 @@ func TestSecurityContext(t *testing.T) {
 			if m := mode.FindStringSubmatch(execOut(t, d, c, "cat", "/proc/self/status")); m == nil || m[1] != tc.want {
 				t.Errorf("%s: seccomp mode %v, want %s", name, m, tc.want)
 			}
+			// The default profile allows unshare only with CAP_SYS_ADMIN;
+			// the kernel lets anyone make a user namespace.
+			_, errOut, code := execSync(t, d, c, "unshare", "-U", "true")
+			if filtered := code != 0 && strings.Contains(errOut, "Operation not permitted"); filtered != (tc.want == "2") {
+				t.Errorf("%s: unshare -U: exit %d %q, want filtered %v", name, code, errOut, tc.want == "2")
+			}
 		}
 		cfg := ctrConfig("apparmor", img, "true")
 		cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{Apparmor: &runtime.SecurityProfile{ProfileType: runtime.SecurityProfile_RuntimeDefault}}
@@ -172,7 +179,7 @@ func TestSecurityContext(t *testing.T) {
 		}
 		// A privileged container needs a privileged pod.
 		plainPod := podConfig("unpriv")
-		plainID := runPod(t, d, plainPod)
+		plainID := runPodOn(t, d, plainPod, handler)
 		pc := ctrConfig("priv2", img, "true")
 		pc.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{Privileged: true}
 		_, err := d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: plainID, Config: pc, SandboxConfig: plainPod})

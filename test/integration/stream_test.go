@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 	utilexec "k8s.io/utils/exec"
 
+	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -60,11 +62,76 @@ func (f *fixedSize) Next() *remotecommand.TerminalSize {
 	return &remotecommand.TerminalSize{Width: 100, Height: 40}
 }
 
-func TestExecAttachStreams(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+// syncBuffer is a bytes.Buffer a stream writes while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// inputUntil is input s that ends once done holds (or ctx is done).
+func inputUntil(ctx context.Context, s string, done func() bool) io.Reader {
+	return io.MultiReader(strings.NewReader(s), readerFunc(func([]byte) (int, error) {
+		for !done() && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return 0, io.EOF
+	}))
+}
+
+// goAfter creates file in a container once sent is closed (the process
+// waiting for it reads its input only then). It runs in its own
+// goroutine: it fails the test with Errorf, never Fatal.
+func goAfter(t *testing.T, d *testrig.Daemon, sent <-chan struct{}, id, file string) {
+	<-sent
+	resp, err := d.Runtime.ExecSync(d.Ctx(), &runtime.ExecSyncRequest{ContainerId: id, Cmd: []string{"touch", file}, Timeout: 30})
+	if err != nil || resp.ExitCode != 0 {
+		t.Errorf("touch %s: %v %v", file, err, resp)
+	}
+}
+
+// endSignal returns r and a channel closed once r is read to its end.
+func endSignal(r io.Reader) (io.Reader, <-chan struct{}) {
+	ended := make(chan struct{})
+	var once sync.Once
+	return readerFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		if err == io.EOF {
+			once.Do(func() { close(ended) })
+		}
+		return n, err
+	}), ended
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// blockingReader is input that never ends: reads block until ctx is done.
+type blockingReader struct{ ctx context.Context }
+
+func (b blockingReader) Read([]byte) (int, error) {
+	<-b.ctx.Done()
+	return 0, io.EOF
+}
+
+func TestExecAttachStreams(t *testing.T) { forEachHandler(t, testExecAttachStreams) }
+
+func testExecAttachStreams(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "streams")
+	podID, pod := podWithLogsOn(t, d, handler, "streams")
 	c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -93,6 +160,47 @@ func TestExecAttachStreams(t *testing.T) {
 			t.Errorf("tty exec: err %v output %q", err, out.String())
 		}
 	})
+	t.Run("tty exec with stdin", func(t *testing.T) {
+		var out bytes.Buffer
+		u := execURL(t, d, &runtime.ExecRequest{ContainerId: c, Cmd: []string{"sh"}, Stdin: true, Stdout: true, Tty: true})
+		// The input never ends: on a terminal, the end of the client's
+		// input ends the session; the shell's exit must end it here.
+		in := io.MultiReader(strings.NewReader("echo from-$((6*7)); exit 7\n"), blockingReader{ctx})
+		err := stream(ctx, t, u, remotecommand.StreamOptions{Stdin: in, Stdout: &out, Tty: true})
+		var exitErr utilexec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitStatus() != 7 || !strings.Contains(out.String(), "from-42") {
+			t.Errorf("interactive tty exec: err %v output %q", err, out.String())
+		}
+	})
+	t.Run("tty container: attach, resize, stdin_once", func(t *testing.T) {
+		cfg := ctrConfig("tty", img, "sh")
+		cfg.Tty, cfg.Stdin, cfg.StdinOnce = true, true, true
+		id := runContainer(t, d, podID, pod, cfg)
+		resp, err := d.Runtime.Attach(d.Ctx(), &runtime.AttachRequest{ContainerId: id, Stdin: true, Stdout: true, Tty: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The shell waits for the size the client sends (ResizePty on the
+		// container's terminal); the input ends once it answered, and
+		// stdin_once (CloseIO) ends the shell's.
+		var out syncBuffer
+		in := inputUntil(ctx, `until [ "$(stty size)" = "40 100" ]; do sleep 0.1; done; echo size-$((6*7))`+"\n",
+			func() bool { return strings.Contains(out.String(), "size-42") })
+		err = stream(ctx, t, resp.Url, remotecommand.StreamOptions{Stdin: in, Stdout: &out, Tty: true, TerminalSizeQueue: &fixedSize{}})
+		if err != nil || !strings.Contains(out.String(), "size-42") {
+			t.Errorf("attach to a tty container: err %v output %q", err, out.String())
+		}
+		// cricket's shim ends a terminal's input with an EOT, which the
+		// shell reads as the end of its input; runc's hangs the terminal
+		// up (SIGHUP).
+		want := int32(0)
+		if handler == config.DefaultRuntimeHandler {
+			want = 128 + 1
+		}
+		if st := waitState(t, d, id, runtime.ContainerState_CONTAINER_EXITED); st.ExitCode != want {
+			t.Errorf("tty shell exit code %d after its input closed, want %d", st.ExitCode, want)
+		}
+	})
 	t.Run("attach with stdin_once", func(t *testing.T) {
 		cfg := ctrConfig("shell", img, "/bin/sh")
 		cfg.Stdin, cfg.StdinOnce = true, true
@@ -111,6 +219,38 @@ func TestExecAttachStreams(t *testing.T) {
 		if st.ExitCode != 0 {
 			t.Errorf("shell exit code %d", st.ExitCode)
 		}
+	})
+	// Input written just before its end (CloseIO) still arrives, all of
+	// it, also what the FIFO and the pipe behind it still hold because
+	// the process reads only later.
+	big := strings.Repeat("0123456789abcdef", 100<<6) // 100 KiB
+	waitThenCount := []string{"sh", "-c", "until [ -e /tmp/go-$0 ]; do sleep 0.05; done; wc -c"}
+	t.Run("stdin read after its end", func(t *testing.T) {
+		var out bytes.Buffer
+		u := execURL(t, d, &runtime.ExecRequest{ContainerId: c, Cmd: append(waitThenCount, "exec"), Stdin: true, Stdout: true})
+		in, sent := endSignal(strings.NewReader(big))
+		go goAfter(t, d, sent, c, "/tmp/go-exec")
+		err := stream(ctx, t, u, remotecommand.StreamOptions{Stdin: in, Stdout: &out})
+		if err != nil || strings.TrimSpace(out.String()) != strconv.Itoa(len(big)) {
+			t.Errorf("exec wc -c of %d bytes: err %v output %q", len(big), err, out.String())
+		}
+	})
+	t.Run("attach with stdin_once, stdin read after its end", func(t *testing.T) {
+		cfg := ctrConfig("wc", img, append(waitThenCount, "attach")...)
+		cfg.Stdin, cfg.StdinOnce = true, true
+		id := runContainer(t, d, podID, pod, cfg)
+		resp, err := d.Runtime.Attach(d.Ctx(), &runtime.AttachRequest{ContainerId: id, Stdin: true, Stdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		in, sent := endSignal(strings.NewReader(big))
+		go goAfter(t, d, sent, id, "/tmp/go-attach")
+		err = stream(ctx, t, resp.Url, remotecommand.StreamOptions{Stdin: in, Stdout: &out})
+		if err != nil || strings.TrimSpace(out.String()) != strconv.Itoa(len(big)) {
+			t.Errorf("attach wc -c of %d bytes: err %v output %q", len(big), err, out.String())
+		}
+		waitState(t, d, id, runtime.ContainerState_CONTAINER_EXITED)
 	})
 	t.Run("errors", func(t *testing.T) {
 		if _, err := d.Runtime.Exec(d.Ctx(), &runtime.ExecRequest{ContainerId: "nosuch", Cmd: []string{"true"}, Stdout: true}); codeOf(err).String() != "NotFound" {
@@ -134,10 +274,13 @@ func TestExecAttachStreams(t *testing.T) {
 }
 
 func TestExecClientDisconnectLeavesNothing(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	forEachHandler(t, testExecClientDisconnectLeavesNothing)
+}
+
+func testExecClientDisconnectLeavesNothing(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	podID, pod := podWithLogs(t, d, "disconnect")
+	podID, pod := podWithLogsOn(t, d, handler, "disconnect")
 	c := runContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
 	fds := func() int {
 		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.PID()))

@@ -22,13 +22,14 @@ func usernsPod(name string, uids, gids []*runtime.IDMapping, mode runtime.Namesp
 	return pod
 }
 
-func TestUserNamespacePods(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestUserNamespacePods(t *testing.T) { forEachHandler(t, testUserNamespacePods) }
+
+func testUserNamespacePods(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
 	m := []*runtime.IDMapping{{ContainerId: 0, HostId: 200000, Length: 65536}}
 	pod := usernsPod("userns", m, m, runtime.NamespaceMode_POD)
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 
 	cfg := ctrConfig("c", img, "sleep", "3600")
 	cfg.Linux.SecurityContext = &runtime.LinuxContainerSecurityContext{NamespaceOptions: pod.Linux.SecurityContext.NamespaceOptions}
@@ -60,7 +61,7 @@ func TestUserNamespacePods(t *testing.T) {
 
 	// A host-userns pod (mode NODE) sees the host's mapping.
 	node := usernsPod("userns-node", nil, nil, runtime.NamespaceMode_NODE)
-	nodeID := runPod(t, d, node)
+	nodeID := runPodOn(t, d, node, handler)
 	nc := runContainer(t, d, nodeID, node, ctrConfig("c", img, "sleep", "3600"))
 	host, _ := os.ReadFile("/proc/self/uid_map")
 	if got := execOut(t, d, nc, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(string(host)), " ") {
@@ -100,17 +101,17 @@ func containerPID(t *testing.T, d *testrig.Daemon, id string) string {
 // kubelet runs hostUsers: false pods only on a handler that advertises user
 // namespaces, and then asks for every mount of theirs to be idmapped with
 // the pod's mappings: its /etc/hosts, the termination log, volumes.
-func TestIdmappedMounts(t *testing.T) {
-	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+func TestIdmappedMounts(t *testing.T) { forEachHandler(t, testIdmappedMounts) }
+
+func testIdmappedMounts(t *testing.T, handler string) {
+	d := handlerDaemon(t, testrig.DaemonOptions{})
 	img := busybox(t, d)
-	st, err := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
-	if err != nil || !st.RuntimeHandlers[0].GetFeatures().GetUserNamespaces() {
-		t.Fatalf("user namespaces not advertised: %v %v", st.GetRuntimeHandlers(), err)
+	if !handlerFeatures(t, d, handler).GetUserNamespaces() {
+		t.Fatalf("user namespaces not advertised on handler %s", handler)
 	}
 	m := []*runtime.IDMapping{{ContainerId: 0, HostId: 300000, Length: 65536}}
 	pod := usernsPod("idmap", m, m, runtime.NamespaceMode_POD)
-	podID := runPod(t, d, pod)
+	podID := runPodOn(t, d, pod, handler)
 	before := d.Resources(t)
 
 	// A volume and a file owned by host root, as kubelet's are.
@@ -148,12 +149,12 @@ func TestIdmappedMounts(t *testing.T) {
 	bad := ctrConfig("bad", img, "true")
 	bad.Linux.SecurityContext = cfg.Linux.SecurityContext
 	bad.Mounts = []*runtime.Mount{{ContainerPath: "/vol", HostPath: vol, UidMappings: other, GidMappings: other}}
-	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: bad, SandboxConfig: pod})
+	_, err := d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: bad, SandboxConfig: pod})
 	if codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "mappings") {
 		t.Errorf("mappings other than the pod's: %v, want InvalidArgument", err)
 	}
 	plain := podConfig("plain-idmap")
-	plainID := runPod(t, d, plain)
+	plainID := runPodOn(t, d, plain, handler)
 	bad.Mounts[0].UidMappings, bad.Mounts[0].GidMappings = m, m
 	bad.Linux.SecurityContext = nil
 	_, err = d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: plainID, Config: bad, SandboxConfig: plain})
