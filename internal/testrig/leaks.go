@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/cricket-cri/cricket/internal/mounts"
+	"github.com/cricket-cri/cricket/internal/shimproc"
 )
 
 // Resources is what a daemon's pods and containers hold outside cricketd's
@@ -126,29 +127,13 @@ func (r Resources) Diff(other Resources) string {
 	return b.String()
 }
 
-// shimsOf lists the PIDs of shim processes serving namespace ns.
+// shimsOf lists the serving shim processes of namespace ns, runc's and
+// cricket's (see shimproc), as "PID (binary, group ID)".
 func shimsOf(ns string) []string {
-	ents, _ := os.ReadDir("/proc")
 	var out []string
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.Contains(args[0], "containerd-shim") {
-			continue
-		}
-		id := ""
-		for i := range args[:len(args)-1] {
-			if args[i] == "-id" {
-				id = args[i+1]
-			}
-		}
-		for i := range args[:len(args)-1] {
-			if args[i] == "-namespace" && args[i+1] == ns {
-				out = append(out, e.Name()+" (group "+id+")")
-			}
+	for _, s := range shimproc.List() {
+		if s.Namespace == ns {
+			out = append(out, fmt.Sprintf("%d (%s, group %s)", s.PID, s.Binary, s.ID))
 		}
 	}
 	return out
