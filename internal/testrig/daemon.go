@@ -68,6 +68,7 @@ type Daemon struct {
 	cmd         *exec.Cmd
 	exited      chan struct{}
 	logPath     string
+	pods        podIDs // for the census of shim sockets
 }
 
 // StartDaemon writes a config for a fresh cricketd (own socket, root,
@@ -177,7 +178,8 @@ func (d *Daemon) Start() {
 	if d.conn == nil {
 		// 16 MiB messages, as kubelet allows.
 		conn, err := grpc.NewClient(d.Config.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
+			grpc.WithChainUnaryInterceptor(d.pods.record))
 		if err != nil {
 			d.tb.Fatal(err)
 		}

@@ -31,6 +31,11 @@ type Resources struct {
 	Snapshots  []string // containerd snapshots (active and committed)
 	Leases     []string // containerd leases
 	Shims      []string // shim processes of the daemon's namespace
+	// RuntimeState is the shims' state of the namespace's containers
+	// (runc's, libcontainer's in cricket's shim).
+	RuntimeState []string
+	Bundles      []string // containerd's task bundles of the namespace
+	Sockets      []string // sockets of the pods' shims
 }
 
 // CgroupParents are cgroup parents (relative to a cgroup v1 controller
@@ -47,6 +52,13 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		r.NetNS = append(r.NetNS, e.Name())
 	}
 	r.Mounts = mounts.Under(d.Dir)
+	if !strings.HasPrefix(d.bundleDir(), d.Dir+"/") {
+		// The rootfs mounts of the namespace's tasks in the shared or a
+		// private containerd's state.
+		r.Mounts = append(r.Mounts, mounts.Under(d.bundleDir())...)
+	}
+	r.RuntimeState, r.Bundles = d.runtimeState()
+	r.Sockets = d.shimSockets()
 	if d.Network != nil {
 		r.IPs = d.Network.Allocations()
 		if br, err := netlink.LinkByName(d.Network.Bridge); err == nil {
@@ -98,7 +110,7 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		}
 	}
 	r.Shims = shimsOf(d.Config.Containerd.Namespace)
-	for _, s := range [][]string{r.NetNS, r.Mounts, r.Veths, r.IPs, r.Cgroups, r.Containers, r.Tasks, r.Snapshots, r.Leases, r.Shims} {
+	for _, s := range [][]string{r.NetNS, r.Mounts, r.Veths, r.IPs, r.Cgroups, r.Containers, r.Tasks, r.Snapshots, r.Leases, r.Shims, r.RuntimeState, r.Bundles, r.Sockets} {
 		slices.Sort(s)
 	}
 	return r
@@ -124,6 +136,9 @@ func (r Resources) Diff(other Resources) string {
 	add("snapshot", r.Snapshots, other.Snapshots)
 	add("lease", r.Leases, other.Leases)
 	add("shim", r.Shims, other.Shims)
+	add("runtime state", r.RuntimeState, other.RuntimeState)
+	add("task bundle", r.Bundles, other.Bundles)
+	add("shim socket", r.Sockets, other.Sockets)
 	return b.String()
 }
 
