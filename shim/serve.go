@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
@@ -36,6 +36,16 @@ func serve(ctx context.Context, f flags) error {
 	if err != nil {
 		return fmt.Errorf("shim socket: %w", err)
 	}
+	socket := l.Addr().String()
+	// The shim starts in the bundle of its first task (or the directory
+	// cricketd starts a pinned pod's shim in), which containerd removes
+	// when that task is deleted while the shim serves the pod's other
+	// tasks; libcontainer resolves paths against the working directory
+	// and fails without one. Everything the shim opens from there (its
+	// log) is open by now.
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
 	pub, err := cshim.NewPublisher(os.Getenv("TTRPC_ADDRESS"))
 	if err != nil {
 		return fmt.Errorf("events publisher: %w", err)
@@ -57,12 +67,18 @@ func serve(ctx context.Context, f flags) error {
 	// containers with it.
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 	<-svc.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	server.Shutdown(sctx)
-	if address, err := cshim.ReadAddress("address"); err == nil {
-		cshim.RemoveSocket(address)
+	// Unlinked while still listening: a start command of the pod racing
+	// this exit then makes a socket of its own (rather than finding this
+	// one dead, replacing it, and losing it to this removal).
+	if err := os.Remove(socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Warn("remove shim socket", "path", socket, "error", err)
 	}
+	// Exit now, as containerd's shims do: a graceful ttrpc Shutdown waits
+	// for the connection that carries the Shutdown request to turn idle,
+	// polled every 200 ms, while containerd, cricketd and the census wait
+	// for the process to go. The one caller left gets ttrpc's ErrClosed
+	// at worst, which containerd and cricketd take as the shim exiting.
+	server.Close()
 	return nil
 }
 
