@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
@@ -88,6 +91,44 @@ func TestManagedContainerdFindsShimNextToCricketd(t *testing.T) {
 		t.Errorf("container's init is a child of %s, not of the pod's shim %s", ppid, shim)
 	}
 	stopPod(t, d, podID)
+	removePod(t, d, podID)
+	if diff := before.Diff(d.Resources(t)); diff != "" {
+		t.Fatalf("left behind:\n%s", diff)
+	}
+}
+
+// TestCricketHandlerWithoutShim: on a node where containerd cannot find
+// cricket's shim, pods on the cricket handler fail with FailedPrecondition
+// naming the binary (not Unknown, which kubelet would retry as a passing
+// failure), when the pod's pause container or the first container's task
+// is created, and nothing is left behind.
+func TestCricketHandlerWithoutShim(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{
+		Managed:   true,
+		Env:       []string{"PATH=" + pathWithout(filepath.Dir(testrig.ShimBinary(t)))},
+		Network:   testrig.NewPodNetwork(),
+		Configure: func(c *config.Config) { c.SandboxMode = config.SandboxModePinned },
+	})
+	img := busybox(t, d)
+	pull(t, d, d.PauseImage)
+	before := d.Resources(t)
+	wantMissingShim := func(what string, err error) {
+		t.Helper()
+		if codeOf(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "containerd-shim-cricket-v1") {
+			t.Errorf("%s without cricket's shim: %v; want FailedPrecondition naming containerd-shim-cricket-v1", what, err)
+		}
+	}
+	// A pod that shares its PID namespace has a pause container.
+	_, err := d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: podConfig("noshim-pause"), RuntimeHandler: cricketHandler})
+	wantMissingShim("RunPodSandbox", err)
+	// A pinned pod runs without its shim started ahead; its first
+	// container's task cannot be created.
+	pod := kubeletPod("noshim-pinned")
+	podID := runPodOn(t, d, pod, cricketHandler)
+	c := createContainer(t, d, podID, pod, ctrConfig("c", img, "sleep", "3600"))
+	_, err = d.Runtime.StartContainer(d.Ctx(), &runtime.StartContainerRequest{ContainerId: c})
+	wantMissingShim("StartContainer", err)
 	removePod(t, d, podID)
 	if diff := before.Diff(d.Resources(t)); diff != "" {
 		t.Fatalf("left behind:\n%s", diff)
