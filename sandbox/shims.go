@@ -152,6 +152,21 @@ func (m *Manager) killShims(match func(pid int, id string) bool) {
 	}
 }
 
+// removeDeadShimSocket removes the socket of a removed pod's shim when no
+// shim listens on it any more: a shim that was killed (kill -9, the OOM
+// killer, killShims) cannot remove its own, and containerd does not.
+// Every shim of the pod listened there (the path derives from the pod's
+// ID, its group); a live one keeps it and removes it when it exits.
+func (m *Manager) removeDeadShimSocket(sb *Sandbox) {
+	if m.opts.ContainerdAddress == "" {
+		return
+	}
+	path := shimproc.SocketPath(m.opts.ContainerdAddress, m.opts.Namespace, sb.ID)
+	if shimproc.RemoveDeadSocket(path) {
+		m.opts.Log.Debug("removed the socket of the pod's dead shim", "sandbox", sb.ID, "path", path)
+	}
+}
+
 // killTree SIGKILLs a process and its descendants, children first, and
 // waits (bounded) until they are gone, so that their cgroups can be removed.
 // A Go shim starts runc from any of its threads, so the children of every

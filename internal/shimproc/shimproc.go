@@ -9,10 +9,14 @@
 package shimproc
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Shim is a serving shim process.
@@ -71,4 +75,31 @@ func List() []Shim {
 		}
 	}
 	return out
+}
+
+// socketDir is where containerd's shims (runc's and cricket's, through
+// containerd's shim package) create their sockets, whatever containerd's
+// own state directory.
+const socketDir = "/run/containerd/s"
+
+// SocketPath is the socket of the shim that serves a group of tasks (a
+// pod: the group annotation holds its ID) for a containerd and namespace:
+// shims name it after a hash of the three, so that every start command of
+// the group finds the running one there.
+func SocketPath(containerdAddress, namespace, group string) string {
+	sum := sha256.Sum256([]byte(filepath.Join(containerdAddress, namespace, group)))
+	return filepath.Join(socketDir, fmt.Sprintf("%x", sum))
+}
+
+// RemoveDeadSocket removes a shim socket when nothing accepts connections
+// on it (its shim died without removing it), and reports whether it did.
+func RemoveDeadSocket(path string) bool {
+	if _, err := os.Lstat(path); err != nil {
+		return false
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return false
+	}
+	return os.Remove(path) == nil
 }

@@ -2,14 +2,14 @@ package testrig
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"google.golang.org/grpc"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/shimproc"
 )
 
 // What the shims of a daemon's pods leave outside the daemon's directory:
@@ -98,14 +98,11 @@ func (p *podIDs) record(ctx context.Context, method string, req, reply any, cc *
 }
 
 // shimSockets lists the sockets on disk of the pods' shims: every task of
-// a pod shares the shim grouped by the pod's ID, whose socket is named
-// as containerd's shims name it (a hash of containerd's address, the
-// namespace and the group).
+// a pod shares the shim grouped by the pod's ID (see shimproc.SocketPath).
 func (d *Daemon) shimSockets() []string {
 	var out []string
 	for _, id := range d.pods.list() {
-		sum := sha256.Sum256([]byte(filepath.Join(d.containerdAddress(), d.Config.Containerd.Namespace, id)))
-		path := fmt.Sprintf("/run/containerd/s/%x", sum)
+		path := shimproc.SocketPath(d.containerdAddress(), d.Config.Containerd.Namespace, id)
 		if _, err := os.Lstat(path); err == nil {
 			out = append(out, path+" (pod "+id+")")
 		}

@@ -12,9 +12,16 @@ import (
 // must be cricket's.
 func onlyShim(t *testing.T, d *testrig.Daemon, when string) string {
 	t.Helper()
+	return onlyShimOf(t, d, "containerd-shim-cricket-v1", when)
+}
+
+// onlyShimOf returns the PID of the one shim of the daemon's namespace,
+// which must run binary.
+func onlyShimOf(t *testing.T, d *testrig.Daemon, binary, when string) string {
+	t.Helper()
 	shims := d.Resources(t).Shims
-	if len(shims) != 1 || !strings.Contains(shims[0], "containerd-shim-cricket-v1") {
-		t.Fatalf("%s: shims %v, want one of cricket's", when, shims)
+	if len(shims) != 1 || !strings.Contains(shims[0], "("+binary+",") {
+		t.Fatalf("%s: shims %v, want one %s", when, shims, binary)
 	}
 	return strings.Fields(shims[0])[0]
 }
