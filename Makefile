@@ -1,8 +1,14 @@
 # cricket — see README.md. Everything here runs as root on Debian 12 with
-# containerd, runc, containernetworking-plugins and busybox-static installed
+# containerd, runc, containernetworking-plugins, busybox-static and, to
+# build cricket's shim, gcc, pkg-config and libseccomp-dev installed
 # (.ci/run installs them).
 GO      ?= go
 BIN     := bin/cricketd
+# cricket's containerd shim (runtime type io.containerd.cricket.v1), next to
+# cricketd: a managed containerd finds it there. cgo (libcontainer's nsenter)
+# and libseccomp (the seccomp build tag: libcontainer applies pods' seccomp
+# profiles itself) are needed: gcc, pkg-config and libseccomp-dev.
+SHIM    := bin/containerd-shim-cricket-v1
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
 # Arguments for `make run`, e.g. RUN_ARGS="--log-level debug".
@@ -14,9 +20,12 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cricketd
+	CGO_ENABLED=1 $(GO) build -tags seccomp -o $(SHIM) ./cmd/containerd-shim-cricket-v1
 
 # Run cricketd with a managed containerd (started, supervised and stopped by
-# cricketd) on the default socket unix:///run/cricket/cricket.sock.
+# cricketd) on the default socket unix:///run/cricket/cricket.sock. The
+# managed containerd has bin/ first in its PATH: pods on the "cricket"
+# runtime handler run on bin/containerd-shim-cricket-v1.
 run: build
 	./$(BIN) --containerd-managed $(RUN_ARGS)
 

@@ -21,10 +21,21 @@ const (
 	DefaultContainerdNS       = "k8s.io"
 	DefaultSnapshotter        = "overlayfs"
 	DefaultRuntimeHandler     = "runc"
-	DefaultRuntimeType        = "io.containerd.runc.v2"
+	DefaultRuntimeType        = RuncRuntimeType
 	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
 	DefaultCNIConfDir         = "/etc/cni/net.d"
 	DefaultMaxLogLineSize     = 16 * 1024
+)
+
+// Runtime (shim) types cricket knows: containerd's runc shim, and
+// cricket's own shim (cmd/containerd-shim-cricket-v1, on runc's
+// libcontainer), which the "cricket" handler selects. containerd derives a
+// shim's binary from its type: containerd-shim-runc-v2 and
+// containerd-shim-cricket-v1, looked up in containerd's PATH.
+const (
+	RuncRuntimeType       = "io.containerd.runc.v2"
+	CricketRuntimeType    = "io.containerd.cricket.v1"
+	CricketRuntimeHandler = "cricket"
 )
 
 // Cgroup drivers.
@@ -189,6 +200,8 @@ func Default() *Config {
 		StreamServer: StreamServer{Address: "127.0.0.1"},
 		Runtimes: map[string]Runtime{
 			DefaultRuntimeHandler: {Type: DefaultRuntimeType},
+			// Opt-in until cricket's shim is proven against critest.
+			CricketRuntimeHandler: {Type: CricketRuntimeType},
 		},
 	}
 }

@@ -84,7 +84,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Unlock()
 	task, err := ctr.NewTask(ctx, io.creator())
 	if err != nil {
-		return fmt.Errorf("create task of container %s: %w", c.ID, err)
+		return fmt.Errorf("create task of container %s: %w", c.ID, taskerr.Create(err))
 	}
 	t.Step("task")
 	io.closeRemote = func() {

@@ -32,6 +32,10 @@ type Options struct {
 	// CRI, if set, enables containerd's built-in CRI plugin with this
 	// configuration (TOML); cricketd never sets it.
 	CRI string
+	// PathDirs go first in containerd's PATH, where it looks for the shim
+	// binary of a runtime type (containerd-shim-cricket-v1 next to
+	// cricketd).
+	PathDirs []string
 }
 
 // Supervisor owns one containerd process: it starts it, restarts it when it
@@ -113,6 +117,7 @@ func (s *Supervisor) launch(ctx context.Context) error {
 	// to nothing until containerd replaces it; remove it first.
 	_ = os.Remove(s.opts.Address())
 	cmd := exec.Command(s.opts.Binary, "--config", s.opts.ConfigPath())
+	cmd.Env = prependPath(os.Environ(), s.opts.PathDirs)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Own process group: a Ctrl-C in cricketd's terminal must not
@@ -155,6 +160,26 @@ func (s *Supervisor) launch(ctx context.Context) error {
 	}
 	s.opts.Log.Info("managed containerd serving", "pid", cmd.Process.Pid, "address", s.opts.Address(), "log", s.opts.LogPath())
 	return nil
+}
+
+// prependPath returns env with dirs first in its PATH (the whole PATH when
+// env has none).
+func prependPath(env, dirs []string) []string {
+	if len(dirs) == 0 {
+		return env
+	}
+	path := strings.Join(dirs, string(os.PathListSeparator))
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if rest, ok := strings.CutPrefix(kv, "PATH="); ok {
+			if rest != "" {
+				path += string(os.PathListSeparator) + rest
+			}
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "PATH="+path)
 }
 
 // monitor restarts the daemon whenever it exits unexpectedly, with backoff.

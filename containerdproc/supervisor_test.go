@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -50,5 +51,21 @@ func TestDaemonSurvivesExitingLockedThreads(t *testing.T) {
 			t.Fatalf("containerd (pid %d) was stopped when a thread of its supervisor ended (restarts %d)", pid, s.Restarts())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPrependPath: the managed containerd looks for shims in the given
+// directories first (cricket's shim next to cricketd), then in cricketd's
+// PATH; nothing else in the environment changes.
+func TestPrependPath(t *testing.T) {
+	for _, tc := range []struct{ env, dirs, want []string }{
+		{[]string{"HOME=/root", "PATH=/usr/bin:/bin"}, []string{"/opt/cricket"}, []string{"HOME=/root", "PATH=/opt/cricket:/usr/bin:/bin"}},
+		{[]string{"HOME=/root"}, []string{"/a", "/b"}, []string{"HOME=/root", "PATH=/a:/b"}},
+		{[]string{"PATH="}, []string{"/a"}, []string{"PATH=/a"}},
+		{[]string{"PATH=/x"}, nil, []string{"PATH=/x"}},
+	} {
+		if got := prependPath(tc.env, tc.dirs); !slices.Equal(got, tc.want) {
+			t.Errorf("prependPath(%q, %q) = %q, want %q", tc.env, tc.dirs, got, tc.want)
+		}
 	}
 }

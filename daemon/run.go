@@ -54,14 +54,20 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	defer lis.Close()
 
 	address := cfg.Containerd.Address
+	var shimDirs []string
 	if cfg.Containerd.Managed {
+		shimDirs = ownShimDirs()
+		if shimDirs != nil {
+			log.Info("managed containerd finds cricket's shim next to cricketd", "dir", shimDirs[0])
+		}
 		sup, err := containerdproc.Start(ctx, containerdproc.Options{
 			Layout: containerdproc.Layout{
 				Root:  filepath.Join(cfg.Root, "containerd"),
 				State: filepath.Join(cfg.State, "containerd"),
 			},
-			Binary: cfg.Containerd.Binary,
-			Log:    log,
+			Binary:   cfg.Containerd.Binary,
+			Log:      log,
+			PathDirs: shimDirs,
 		})
 		if err != nil {
 			return err
@@ -113,6 +119,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		State:             cfg.State,
 		Namespace:         cfg.Containerd.Namespace,
 		ContainerdAddress: address,
+		ShimDirs:          shimDirs,
 		Snapshotter:       cfg.Containerd.Snapshotter,
 		SandboxImage:      cfg.SandboxImage,
 		Pinned:            cfg.SandboxMode == config.SandboxModePinned,

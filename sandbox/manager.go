@@ -36,8 +36,11 @@ type Options struct {
 	Namespace   string // containerd namespace
 	// ContainerdAddress identifies cricket's shims (their -address).
 	ContainerdAddress string
-	Snapshotter       string
-	SandboxImage      string
+	// ShimDirs are searched for shim binaries before PATH: the
+	// directories a managed containerd has first in its PATH.
+	ShimDirs     []string
+	Snapshotter  string
+	SandboxImage string
 	// Pinned holds pods' namespaces without a pause process where the
 	// pod needs none (sandbox_mode = "pinned").
 	Pinned        bool

@@ -72,7 +72,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	t.Step("container")
 	task, err := ctr.NewTask(ctx, cio.NullIO)
 	if err != nil {
-		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, err)
+		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, taskerr.Create(err))
 	}
 	t.Step("task")
 	return task.Pid(), nil

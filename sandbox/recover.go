@@ -88,6 +88,7 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 	// A pause task whose creation was cut off may have left its shim and
 	// cgroup behind, unknown to containerd.
 	m.killSandboxShims(sb.ID)
+	m.removeDeadShimSocket(sb)
 	removeCgroup(spec.CgroupFSPath(m.CgroupsPath(sb, sb.ID)))
 	if !sb.HostNetwork() {
 		// CNI DEL is safe when ADD never ran or ran half way.

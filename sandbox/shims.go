@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/internal/shimclient"
+	"github.com/cricket-cri/cricket/internal/shimproc"
 )
 
 // killOrphanShims kills shim processes of cricket's namespace on its
@@ -135,40 +136,34 @@ func (m *Manager) killSandboxShims(id string) {
 	m.killShims(func(_ int, shimID string) bool { return shimID == id })
 }
 
-// killShims kills the shims of cricket's namespace that match, by process
-// ID and -id (the first task's ID).
+// killShims kills the shims of cricket's namespace on its containerd that
+// match, by process ID and -id (the first task's ID): runc's and cricket's
+// own alike (see shimproc).
 func (m *Manager) killShims(match func(pid int, id string) bool) {
 	if m.opts.ContainerdAddress == "" {
 		return
 	}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
+	for _, s := range shimproc.List() {
+		if s.Namespace != m.opts.Namespace || s.Address != m.opts.ContainerdAddress || !match(s.PID, s.ID) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) == 0 || !strings.Contains(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		if last := args[len(args)-1]; last == "delete" || last == "start" {
-			continue // containerd cleaning up or starting a shim, not a shim
-		}
-		flags := map[string]string{}
-		for i := 0; i+1 < len(args); i++ {
-			if strings.HasPrefix(args[i], "-") {
-				flags[args[i]] = args[i+1]
-			}
-		}
-		if flags["-namespace"] != m.opts.Namespace || flags["-address"] != m.opts.ContainerdAddress || !match(pid, flags["-id"]) {
-			continue
-		}
-		m.opts.Log.Warn("killing a shim no sandbox owns (left by an interrupted creation)", "pid", pid, "group", flags["-id"])
-		killTree(pid)
+		m.opts.Log.Warn("killing a shim no sandbox owns (left by an interrupted creation)", "pid", s.PID, "group", s.ID, "binary", s.Binary)
+		killTree(s.PID)
+	}
+}
+
+// removeDeadShimSocket removes the socket of a removed pod's shim when no
+// shim listens on it any more: a shim that was killed (kill -9, the OOM
+// killer, killShims) cannot remove its own, and containerd does not.
+// Every shim of the pod listened there (the path derives from the pod's
+// ID, its group); a live one keeps it and removes it when it exits.
+func (m *Manager) removeDeadShimSocket(sb *Sandbox) {
+	if m.opts.ContainerdAddress == "" {
+		return
+	}
+	path := shimproc.SocketPath(m.opts.ContainerdAddress, m.opts.Namespace, sb.ID)
+	if shimproc.RemoveDeadSocket(path) {
+		m.opts.Log.Debug("removed the socket of the pod's dead shim", "sandbox", sb.ID, "path", path)
 	}
 }
 

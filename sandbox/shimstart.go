@@ -14,6 +14,7 @@ import (
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/internal/shimclient"
 	"github.com/cricket-cri/cricket/spec"
 )
@@ -30,15 +31,21 @@ import (
 //
 // The start command runs in Dir/shim, which holds the minimal bundle the
 // command reads the group from and the file the shim logs to. A sandbox
-// without a known containerd address or with another runtime than runc
-// v2 gets no shim ahead (containerd spawns one with its first container).
+// without a known containerd address or with a runtime whose start
+// protocol cricketd does not know (see aheadShims) gets no shim ahead
+// (containerd spawns one with its first container).
 func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
 	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
 	if err != nil {
 		return "", err
 	}
-	if rt.Type != "io.containerd.runc.v2" || m.opts.ContainerdAddress == "" {
+	name, ok := aheadShims[rt.Type]
+	if !ok || m.opts.ContainerdAddress == "" {
 		return "", nil
+	}
+	bin, err := m.shimBinary(name)
+	if err != nil {
+		return "", err
 	}
 	dir := filepath.Join(sb.Dir, "shim")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -57,7 +64,7 @@ func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
 		return "", err
 	}
 	addr := m.opts.ContainerdAddress
-	cmd := exec.CommandContext(ctx, "containerd-shim-runc-v2", "-namespace", m.opts.Namespace, "-address", addr, "-id", sb.ID, "start")
+	cmd := exec.CommandContext(ctx, bin, "-namespace", m.opts.Namespace, "-address", addr, "-id", sb.ID, "start")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+addr+".ttrpc", "GRPC_ADDRESS="+addr, "NAMESPACE="+m.opts.Namespace)
 	var stdout, stderr bytes.Buffer
@@ -81,6 +88,28 @@ func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
 		return "", fmt.Errorf("shim for sandbox %s at %s does not answer: %w", sb.ID, addr, err)
 	}
 	return addr, nil
+}
+
+// aheadShims are the shims startShim can start ahead, by runtime type, and
+// their binaries: both speak the start protocol of containerd 1.6 and 1.7
+// (the runc shim's, which cricket's own follows) and put a pod's tasks in
+// one shim by spec.AnnotationShimGroup.
+var aheadShims = map[string]string{
+	config.RuncRuntimeType:    "containerd-shim-runc-v2",
+	config.CricketRuntimeType: "containerd-shim-cricket-v1",
+}
+
+// shimBinary finds a shim's binary where containerd finds it: in
+// Options.ShimDirs (what a managed containerd has first in its PATH), then
+// in PATH.
+func (m *Manager) shimBinary(name string) (string, error) {
+	for _, dir := range m.opts.ShimDirs {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return exec.LookPath(name)
 }
 
 // shutdownShim asks the shim started ahead of a pinned sandbox's containers

@@ -140,6 +140,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := m.controllerOf(sb).Delete(ctx, sb); err != nil {
 		return err
 	}
+	m.removeDeadShimSocket(sb)
 	t.Step("pause")
 	if err := removeFiles(sb); err != nil {
 		return fmt.Errorf("remove files of sandbox %s: %w", sb.ID, err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	cshim "github.com/containerd/containerd/v2/pkg/shim"
@@ -34,6 +33,15 @@ func serve(ctx context.Context, f flags) error {
 	if err != nil {
 		return fmt.Errorf("shim socket: %w", err)
 	}
+	// The shim starts in the bundle of its first task (or the directory
+	// cricketd starts a pinned pod's shim in), which containerd removes
+	// when that task is deleted while the shim serves the pod's other
+	// tasks; libcontainer resolves paths against the working directory
+	// and fails without one. Everything the shim opens from there (its
+	// log) is open by now.
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
 	pub, err := cshim.NewPublisher(os.Getenv("TTRPC_ADDRESS"))
 	if err != nil {
 		return fmt.Errorf("events publisher: %w", err)
@@ -52,11 +60,14 @@ func serve(ctx context.Context, f flags) error {
 		}
 	}()
 	<-svc.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// The socket is gone already (Shutdown): removing it again, by the
-	// address file, could remove the socket of the pod's next shim.
-	server.Shutdown(sctx)
+	// The socket was unlinked by Shutdown, before it answered: removing
+	// it again here could remove the socket of the pod's next shim.
+	// Exit now, as containerd's shims do: a graceful ttrpc Shutdown waits
+	// for the connection that carries the Shutdown request to turn idle,
+	// polled every 200 ms, while containerd, cricketd and the census wait
+	// for the process to go. The one caller left gets ttrpc's ErrClosed
+	// at worst, which containerd and cricketd take as the shim exiting.
+	server.Close()
 	return nil
 }
 

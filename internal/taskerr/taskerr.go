@@ -57,3 +57,16 @@ func Classify(err error) error {
 	}
 	return err
 }
+
+// Create classifies an error of containerd's task creation. A runtime
+// whose shim binary containerd cannot find (the cricket handler on a node
+// without containerd-shim-cricket-v1 in containerd's PATH) is a
+// FailedPrecondition of the node, not a failure worth retrying;
+// containerd passes it on as Unknown with its message alone ("runtime ...
+// binary not installed ..."). Other errors are returned as they are.
+func Create(err error) error {
+	if err != nil && unknown(err) && strings.Contains(err.Error(), "binary not installed") {
+		return fmt.Errorf("%w: install the shim in a directory of containerd's PATH (%w)", err, errdefs.ErrFailedPrecondition)
+	}
+	return err
+}

@@ -55,3 +55,19 @@ func TestClassify(t *testing.T) {
 		t.Error("Classify(nil) != nil")
 	}
 }
+
+func TestCreate(t *testing.T) {
+	// containerd 1.6's error for a runtime type whose shim it cannot find,
+	// as containerd's client hands it on.
+	missing := fmt.Errorf(`failed to start shim: failed to resolve runtime path: runtime "io.containerd.cricket.v1" binary not installed "containerd-shim-cricket-v1": file does not exist: %w`, errdefs.ErrUnknown)
+	if err := Create(missing); !errdefs.IsFailedPrecondition(err) || !errors.Is(err, missing) {
+		t.Errorf("Create(missing shim) = %v: want FailedPrecondition, wrapping the cause", err)
+	}
+	other := fmt.Errorf("runc create failed: %w", errdefs.ErrUnknown)
+	if err := Create(other); err != other {
+		t.Errorf("Create changed another error: %v", err)
+	}
+	if Create(nil) != nil {
+		t.Error("Create(nil) != nil")
+	}
+}

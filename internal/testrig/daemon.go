@@ -47,6 +47,11 @@ type DaemonOptions struct {
 	NoReadyWait bool
 	// Env is added to cricketd's environment (after the test process's).
 	Env []string
+	// Executable is the cricketd to run: a copy or hard link of the test
+	// binary (which runs cricketd when re-executed) placed elsewhere,
+	// for tests of what cricketd finds next to itself. Default: the test
+	// binary.
+	Executable string
 }
 
 // Daemon is a cricketd process under test and CRI clients connected to it.
@@ -64,10 +69,12 @@ type Daemon struct {
 	tb          testing.TB
 	noReadyWait bool
 	env         []string
+	exe         string
 	conn        *grpc.ClientConn
 	cmd         *exec.Cmd
 	exited      chan struct{}
 	logPath     string
+	pods        podIDs // for the census of shim sockets
 }
 
 // StartDaemon writes a config for a fresh cricketd (own socket, root,
@@ -136,6 +143,7 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 		Registry:    reg,
 		noReadyWait: opts.NoReadyWait,
 		env:         opts.Env,
+		exe:         opts.Executable,
 		Network:     opts.Network,
 		PauseImage:  pause,
 		Dir:         dir,
@@ -160,9 +168,11 @@ func (d *Daemon) Start() {
 		d.tb.Fatal(err)
 	}
 	defer logf.Close()
-	self, err := os.Executable()
-	if err != nil {
-		d.tb.Fatal(err)
+	self := d.exe
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			d.tb.Fatal(err)
+		}
 	}
 	cmd := exec.Command(self, "--config", d.ConfigPath)
 	cmd.Env = append(append(os.Environ(), daemonEnv+"=1"), d.env...)
@@ -177,7 +187,8 @@ func (d *Daemon) Start() {
 	if d.conn == nil {
 		// 16 MiB messages, as kubelet allows.
 		conn, err := grpc.NewClient(d.Config.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
+			grpc.WithChainUnaryInterceptor(d.pods.record))
 		if err != nil {
 			d.tb.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/cricket-cri/cricket/internal/mounts"
+	"github.com/cricket-cri/cricket/internal/shimproc"
 )
 
 // Resources is what a daemon's pods and containers hold outside cricketd's
@@ -30,6 +31,11 @@ type Resources struct {
 	Snapshots  []string // containerd snapshots (active and committed)
 	Leases     []string // containerd leases
 	Shims      []string // shim processes of the daemon's namespace
+	// RuntimeState is the shims' state of the namespace's containers
+	// (runc's, libcontainer's in cricket's shim).
+	RuntimeState []string
+	Bundles      []string // containerd's task bundles of the namespace
+	Sockets      []string // sockets of the pods' shims
 }
 
 // CgroupParents are cgroup parents (relative to a cgroup v1 controller
@@ -46,6 +52,13 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		r.NetNS = append(r.NetNS, e.Name())
 	}
 	r.Mounts = mounts.Under(d.Dir)
+	if !strings.HasPrefix(d.bundleDir(), d.Dir+"/") {
+		// The rootfs mounts of the namespace's tasks in the shared or a
+		// private containerd's state.
+		r.Mounts = append(r.Mounts, mounts.Under(d.bundleDir())...)
+	}
+	r.RuntimeState, r.Bundles = d.runtimeState()
+	r.Sockets = d.shimSockets()
 	if d.Network != nil {
 		r.IPs = d.Network.Allocations()
 		if br, err := netlink.LinkByName(d.Network.Bridge); err == nil {
@@ -97,7 +110,7 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		}
 	}
 	r.Shims = shimsOf(d.Config.Containerd.Namespace)
-	for _, s := range [][]string{r.NetNS, r.Mounts, r.Veths, r.IPs, r.Cgroups, r.Containers, r.Tasks, r.Snapshots, r.Leases, r.Shims} {
+	for _, s := range [][]string{r.NetNS, r.Mounts, r.Veths, r.IPs, r.Cgroups, r.Containers, r.Tasks, r.Snapshots, r.Leases, r.Shims, r.RuntimeState, r.Bundles, r.Sockets} {
 		slices.Sort(s)
 	}
 	return r
@@ -123,32 +136,19 @@ func (r Resources) Diff(other Resources) string {
 	add("snapshot", r.Snapshots, other.Snapshots)
 	add("lease", r.Leases, other.Leases)
 	add("shim", r.Shims, other.Shims)
+	add("runtime state", r.RuntimeState, other.RuntimeState)
+	add("task bundle", r.Bundles, other.Bundles)
+	add("shim socket", r.Sockets, other.Sockets)
 	return b.String()
 }
 
-// shimsOf lists the PIDs of shim processes serving namespace ns.
+// shimsOf lists the serving shim processes of namespace ns, runc's and
+// cricket's (see shimproc), as "PID (binary, group ID)".
 func shimsOf(ns string) []string {
-	ents, _ := os.ReadDir("/proc")
 	var out []string
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.Contains(args[0], "containerd-shim") {
-			continue
-		}
-		id := ""
-		for i := range args[:len(args)-1] {
-			if args[i] == "-id" {
-				id = args[i+1]
-			}
-		}
-		for i := range args[:len(args)-1] {
-			if args[i] == "-namespace" && args[i+1] == ns {
-				out = append(out, e.Name()+" (group "+id+")")
-			}
+	for _, s := range shimproc.List() {
+		if s.Namespace == ns {
+			out = append(out, fmt.Sprintf("%d (%s, group %s)", s.PID, s.Binary, s.ID))
 		}
 	}
 	return out

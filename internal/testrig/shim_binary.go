@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cricket-cri/cricket/config"
 )
 
 // CricketRuntimeType is the containerd runtime type of cricket's shim.
-const CricketRuntimeType = "io.containerd.cricket.v1"
+const CricketRuntimeType = config.CricketRuntimeType
 
 var shimBuild struct {
 	once sync.Once

@@ -23,7 +23,7 @@ import (
 // checks that what it reports is consistent and that removing everything
 // leaves nothing behind.
 func TestCrashMidOperation(t *testing.T) {
-	forEachNetworkMode(t, func(t *testing.T, nw *testrig.PodNetwork) { crashMidOperation(t, nw, false) })
+	forEachNetworkMode(t, func(t *testing.T, nw *testrig.PodNetwork) { crashMidOperation(t, nw, false, nil) })
 }
 
 // TestCrashMidOperationPinned: the same with pinned sandboxes (namespace
@@ -32,16 +32,30 @@ func TestCrashMidOperationPinned(t *testing.T) {
 	t.Parallel()
 	nw := testrig.NewPodNetwork()
 	nw.Builtin = true
-	crashMidOperation(t, nw, true)
+	crashMidOperation(t, nw, true, nil)
 }
 
-func crashMidOperation(t *testing.T, nw *testrig.PodNetwork, pinned bool) {
+// TestCrashMidOperationOnCricketShim: the same on cricket's shim, with
+// pause and with pinned sandboxes (the built-in bridge: the network is
+// not what differs).
+func TestCrashMidOperationOnCricketShim(t *testing.T) {
+	for _, pinned := range []bool{false, true} {
+		t.Run(map[bool]string{false: "pause", true: "pinned"}[pinned], func(t *testing.T) {
+			t.Parallel()
+			nw := testrig.NewPodNetwork()
+			nw.Builtin = true
+			crashMidOperation(t, nw, pinned, defaultOnCricketShim)
+		})
+	}
+}
+
+func crashMidOperation(t *testing.T, nw *testrig.PodNetwork, pinned bool, onShim func(*config.Config)) {
 	var d *testrig.Daemon
 	newPod := podConfig
 	if pinned {
-		d, newPod = pinnedDaemon(t, nw), kubeletPod
+		d, newPod = pinnedDaemon(t, nw, onShim), kubeletPod
 	} else {
-		d = testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
+		d = testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw, Configure: onShim})
 	}
 	img := busybox(t, d)
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {

@@ -286,11 +286,24 @@ func TestCNIFailureLeavesNothingBehind(t *testing.T) {
 }
 
 func TestSandboxCyclesLeaveNothingBehind(t *testing.T) {
-	forEachNetworkMode(t, testSandboxCyclesLeaveNothingBehind)
+	forEachNetworkMode(t, func(t *testing.T, nw *testrig.PodNetwork) { testSandboxCyclesLeaveNothingBehind(t, nw, nil) })
 }
 
-func testSandboxCyclesLeaveNothingBehind(t *testing.T, nw *testrig.PodNetwork) {
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw})
+// TestSandboxCyclesOnCricketShim: the same cycles on cricket's shim, with
+// pause and with pinned sandboxes (a shim started ahead for each pod).
+func TestSandboxCyclesOnCricketShim(t *testing.T) {
+	for _, mode := range []string{config.SandboxModePause, config.SandboxModePinned} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			nw := testrig.NewPodNetwork()
+			nw.Builtin = true
+			testSandboxCyclesLeaveNothingBehind(t, nw, both(defaultOnCricketShim, func(c *config.Config) { c.SandboxMode = mode }))
+		})
+	}
+}
+
+func testSandboxCyclesLeaveNothingBehind(t *testing.T, nw *testrig.PodNetwork, configure func(*config.Config)) {
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw, Configure: configure})
 	img := busybox(t, d)
 	parent := d.CgroupParent("")
 	if _, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: d.PauseImage}}); err != nil {

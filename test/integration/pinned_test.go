@@ -13,10 +13,15 @@ import (
 )
 
 // pinnedDaemon starts a daemon with sandbox_mode = "pinned" on the given
-// network.
-func pinnedDaemon(t *testing.T, nw *testrig.PodNetwork) *testrig.Daemon {
+// network, with further config edits (such as defaultOnCricketShim).
+func pinnedDaemon(t *testing.T, nw *testrig.PodNetwork, configure ...func(*config.Config)) *testrig.Daemon {
 	return testrig.StartDaemon(t, testrig.DaemonOptions{Network: nw, Configure: func(c *config.Config) {
 		c.SandboxMode = config.SandboxModePinned
+		for _, f := range configure {
+			if f != nil {
+				f(c)
+			}
+		}
 	}})
 }
 
@@ -138,9 +143,10 @@ func testPinnedSandbox(t *testing.T, nw *testrig.PodNetwork) {
 // is still READY, its containers run (also one whose shim containerd
 // spawned after the pod's first shim exited with its last container), a
 // new container joins its namespaces, and removing it leaves nothing.
-func TestPinnedSandboxSurvivesCrash(t *testing.T) {
-	t.Parallel()
-	d := pinnedDaemon(t, testrig.NewPodNetwork())
+func TestPinnedSandboxSurvivesCrash(t *testing.T) { forEachShim(t, testPinnedSandboxSurvivesCrash) }
+
+func testPinnedSandboxSurvivesCrash(t *testing.T, onShim func(*config.Config)) {
+	d := pinnedDaemon(t, testrig.NewPodNetwork(), onShim)
 	img := busybox(t, d)
 	before := d.Resources(t)
 	pod := kubeletPod("pinned-crash")
