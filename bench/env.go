@@ -32,11 +32,11 @@ type EnvOptions struct {
 	SandboxMode string
 	// Compare also starts a containerd with its built-in CRI plugin.
 	Compare bool
-	// Shim, if set, is cricket's shim binary: cricket's containerd finds
-	// it first in its PATH, and cricket gets a runtime handler "cricket"
-	// of type io.containerd.cricket.v1.
-	Shim string
-	Log  *slog.Logger
+	// Runtime is cricket's default_runtime ("cricket" or "runc"; empty:
+	// cricket's default). cricket's shim binary is taken from next to
+	// Cricketd: cricket's containerd finds it first in its PATH.
+	Runtime string
+	Log     *slog.Logger
 }
 
 // Env is everything a self-hosted run starts: a registry with the images,
@@ -94,13 +94,11 @@ func SelfHost(ctx context.Context, o EnvOptions) (_ *Env, retErr error) {
 		return nil, err
 	}
 	e.bridges = append(e.bridges, "ckbench0")
-	if o.Shim != "" {
-		abs, err := filepath.Abs(o.Shim)
-		if err != nil {
-			return nil, err
-		}
-		os.Setenv("PATH", filepath.Dir(abs)+":"+os.Getenv("PATH"))
+	abs, err := filepath.Abs(o.Cricketd)
+	if err != nil {
+		return nil, err
 	}
+	os.Setenv("PATH", filepath.Dir(abs)+":"+os.Getenv("PATH"))
 	if e.ctrdA, err = containerdproc.Start(ctx, containerdproc.Options{
 		Layout: containerdproc.Layout{Root: filepath.Join(dir, "ctrd-cricket", "root"), State: filepath.Join(dir, "ctrd-cricket", "state")},
 		Log:    o.Log,
@@ -133,8 +131,10 @@ conf_dir = %q
 	if o.Network != "" && o.Network != "cni" {
 		cfg += fmt.Sprintf("[network]\nmode = %q\n", o.Network)
 	}
-	if o.Shim != "" {
-		cfg += "[runtimes.runc]\ntype = \"io.containerd.runc.v2\"\n[runtimes.cricket]\ntype = \"io.containerd.cricket.v1\"\n"
+	if o.Runtime != "" {
+		// A top-level key: it must come before the tables above, so it
+		// goes first.
+		cfg = fmt.Sprintf("default_runtime = %q\n", o.Runtime) + cfg
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cricket.toml"), []byte(cfg), 0o644); err != nil {
 		return nil, err

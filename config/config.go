@@ -12,15 +12,17 @@ import (
 
 // Defaults that other packages refer to.
 const (
-	DefaultListen             = "unix:///run/cricket/cricket.sock"
-	DefaultConfigPath         = "/etc/cricket/config.toml"
-	DefaultRoot               = "/var/lib/cricket"
-	DefaultState              = "/run/cricket"
-	DefaultSandboxImage       = "registry.k8s.io/pause:3.10"
-	DefaultContainerdAddress  = "/run/containerd/containerd.sock"
-	DefaultContainerdNS       = "k8s.io"
-	DefaultSnapshotter        = "overlayfs"
-	DefaultRuntimeHandler     = "runc"
+	DefaultListen            = "unix:///run/cricket/cricket.sock"
+	DefaultConfigPath        = "/etc/cricket/config.toml"
+	DefaultRoot              = "/var/lib/cricket"
+	DefaultState             = "/run/cricket"
+	DefaultSandboxImage      = "registry.k8s.io/pause:3.10"
+	DefaultContainerdAddress = "/run/containerd/containerd.sock"
+	DefaultContainerdNS      = "k8s.io"
+	DefaultSnapshotter       = "overlayfs"
+	// DefaultRuntimeHandler is the handler pods without a runtime_handler
+	// get unless default_runtime says otherwise: cricket's own shim.
+	DefaultRuntimeHandler     = CricketRuntimeHandler
 	DefaultRuntimeType        = RuncRuntimeType
 	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
 	DefaultCNIConfDir         = "/etc/cni/net.d"
@@ -36,6 +38,7 @@ const (
 	RuncRuntimeType       = "io.containerd.runc.v2"
 	CricketRuntimeType    = "io.containerd.cricket.v1"
 	CricketRuntimeHandler = "cricket"
+	RuncRuntimeHandler    = "runc"
 )
 
 // Cgroup drivers.
@@ -72,14 +75,17 @@ type Config struct {
 	// each gets a directory of the container, seeded from the image).
 	IgnoreImageVolumes bool `toml:"ignore_image_volumes"`
 
-	Containerd   Containerd         `toml:"containerd"`
-	Registry     Registry           `toml:"registry"`
-	Network      Network            `toml:"network"`
-	CNI          CNI                `toml:"cni"`
-	StreamServer StreamServer       `toml:"stream_server"`
-	Metrics      Metrics            `toml:"metrics"`
-	Debug        Debug              `toml:"debug"`
-	Runtimes     map[string]Runtime `toml:"runtimes"`
+	Containerd   Containerd   `toml:"containerd"`
+	Registry     Registry     `toml:"registry"`
+	Network      Network      `toml:"network"`
+	CNI          CNI          `toml:"cni"`
+	StreamServer StreamServer `toml:"stream_server"`
+	Metrics      Metrics      `toml:"metrics"`
+	Debug        Debug        `toml:"debug"`
+	// DefaultRuntime names the handler (a key of Runtimes) that pods
+	// without a runtime_handler run on.
+	DefaultRuntime string             `toml:"default_runtime"`
+	Runtimes       map[string]Runtime `toml:"runtimes"`
 }
 
 // Containerd says how to reach containerd, or how to run it.
@@ -196,11 +202,11 @@ func Default() *Config {
 			Mode:   NetworkModeCNI,
 			Bridge: Bridge{Name: "cricket0", Subnet: "10.85.0.0/16", MTU: 1500, IPMasq: true},
 		},
-		CNI:          CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir, Timeout: Duration(2 * time.Minute)},
-		StreamServer: StreamServer{Address: "127.0.0.1"},
+		CNI:            CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir, Timeout: Duration(2 * time.Minute)},
+		StreamServer:   StreamServer{Address: "127.0.0.1"},
+		DefaultRuntime: DefaultRuntimeHandler,
 		Runtimes: map[string]Runtime{
-			DefaultRuntimeHandler: {Type: DefaultRuntimeType},
-			// Opt-in until cricket's shim is proven against critest.
+			RuncRuntimeHandler:    {Type: RuncRuntimeType},
 			CricketRuntimeHandler: {Type: CricketRuntimeType},
 		},
 	}
@@ -292,8 +298,8 @@ func (c *Config) Validate() error {
 	if c.StreamServer.Port < 0 || c.StreamServer.Port > 65535 {
 		return fmt.Errorf("stream_server.port %d: out of range", c.StreamServer.Port)
 	}
-	if _, ok := c.Runtimes[DefaultRuntimeHandler]; !ok {
-		return fmt.Errorf("runtimes: the default handler %q must be configured", DefaultRuntimeHandler)
+	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
+		return fmt.Errorf("default_runtime %q: not a configured handler (see [runtimes])", c.DefaultRuntime)
 	}
 	for name, rt := range c.Runtimes {
 		if name == "" {

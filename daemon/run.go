@@ -125,6 +125,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Pinned:            cfg.SandboxMode == config.SandboxModePinned,
 		SystemdCgroup:     cfg.CgroupDriver == config.CgroupDriverSystemd,
 		Runtimes:          cfg.Runtimes,
+		DefaultRuntime:    cfg.DefaultRuntime,
 		OOM:               oom,
 		Events:            lifecycle,
 		ListBudget:        listing,

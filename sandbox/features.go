@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/config"
 )
 
 // Features are what a runtime handler can do, as advertised in Status.
@@ -37,7 +39,11 @@ func (m *Manager) Features(handler string) Features {
 		return Features{}
 	}
 	bin := rt.Options.GetBinaryName()
-	if bin == "" {
+	if rt.Type == config.CricketRuntimeType {
+		// cricket's shim runs no OCI runtime binary: it is built on
+		// libcontainer, which knows "rro" since runc 1.2.
+		bin = "(libcontainer)"
+	} else if bin == "" {
 		bin = "runc"
 	}
 	features.mu.Lock()
@@ -46,7 +52,7 @@ func (m *Manager) Features(handler string) Features {
 		return f
 	}
 	f := Features{
-		RecursiveReadOnlyMounts: kernelHasMountSetattr() && runtimeMountOption(bin, "rro"),
+		RecursiveReadOnlyMounts: kernelHasMountSetattr() && (rt.Type == config.CricketRuntimeType || runtimeMountOption(bin, "rro")),
 		UserNamespaces:          kernelHasUserNS() && kernelHasMountSetattr(),
 	}
 	if features.m == nil {

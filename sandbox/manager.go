@@ -46,7 +46,9 @@ type Options struct {
 	Pinned        bool
 	SystemdCgroup bool
 	Runtimes      map[string]config.Runtime
-	OOM           *spec.OOMScore
+	// DefaultRuntime is the handler of pods that name none.
+	DefaultRuntime string
+	OOM            *spec.OOMScore
 	// Events receives lifecycle events for GetContainerEvents.
 	Events *events.Broker
 	// ListBudget bounds what pods and containers together add to list,
@@ -119,7 +121,7 @@ type Runtime struct {
 func (m *Manager) ResolveRuntime(handler string) (Runtime, error) {
 	name := handler
 	if name == "" {
-		name = config.DefaultRuntimeHandler
+		name = m.opts.DefaultRuntime
 	}
 	rt, ok := m.opts.Runtimes[name]
 	if !ok {

@@ -30,7 +30,7 @@ func main() {
 		compare   = flag.Bool("compare", false, "with -self-host: compare with containerd's built-in CRI plugin")
 		network   = flag.String("network", "cni", "with -self-host: cricket's network.mode (cni or bridge)")
 		sbMode    = flag.String("sandbox-mode", "pause", "with -self-host: cricket's sandbox_mode (pause or pinned)")
-		shim      = flag.String("shim", "", "with -self-host: run cricket's pods on its own shim, this containerd-shim-cricket-v1 binary")
+		rtHandler = flag.String("runtime", "cricket", "with -self-host: cricket's default runtime handler (cricket: its own shim, found next to -cricketd; runc: containerd's runc shim)")
 		endpoint  = flag.String("endpoint", "", "CRI endpoint to measure (without -self-host)")
 		other     = flag.String("other", "", "second CRI endpoint to compare with")
 		image     = flag.String("image", "", "container image (without -self-host)")
@@ -42,13 +42,13 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *selfHost, *cricketd, *compare, *network, *sbMode, *shim, *endpoint, *other, *image, *n, *parallel, *rounds, *maxRatios); err != nil {
+	if err := run(ctx, *selfHost, *cricketd, *compare, *network, *sbMode, *rtHandler, *endpoint, *other, *image, *n, *parallel, *rounds, *maxRatios); err != nil {
 		fmt.Fprintln(os.Stderr, "cribench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, selfHost bool, cricketd string, compare bool, network, sbMode, shim, endpoint, other, image string, n, parallel, rounds int, maxRatios string) error {
+func run(ctx context.Context, selfHost bool, cricketd string, compare bool, network, sbMode, rtHandler, endpoint, other, image string, n, parallel, rounds int, maxRatios string) error {
 	var eps []*bench.Endpoint
 	logDir, err := os.MkdirTemp("", "cribench-logs-")
 	if err != nil {
@@ -56,7 +56,7 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 	}
 	defer os.RemoveAll(logDir)
 	if selfHost {
-		env, err := bench.SelfHost(ctx, bench.EnvOptions{Cricketd: cricketd, Network: network, SandboxMode: sbMode, Compare: compare, Shim: shim,
+		env, err := bench.SelfHost(ctx, bench.EnvOptions{Cricketd: cricketd, Network: network, SandboxMode: sbMode, Compare: compare, Runtime: rtHandler,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return err
@@ -66,9 +66,6 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 		a, err := bench.Dial("cricket", env.CricketAddr, env.CricketPIDs...)
 		if err != nil {
 			return err
-		}
-		if shim != "" {
-			a.RuntimeHandler = "cricket"
 		}
 		eps = append(eps, a)
 		if compare {

@@ -12,7 +12,7 @@ import (
 // handlers are the runtime handlers the shared tests run on: runc's shim
 // (the default handler) and cricket's own. Whatever the CRI offers must
 // behave the same on both.
-var handlers = []string{config.DefaultRuntimeHandler, cricketHandler}
+var handlers = []string{config.RuncRuntimeHandler, cricketHandler}
 
 // forEachHandler runs a test once per runtime handler, in parallel.
 func forEachHandler(t *testing.T, test func(t *testing.T, handler string)) {

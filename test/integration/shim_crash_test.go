@@ -20,7 +20,7 @@ import (
 // cgroup, mount, containerd object, shim or shim socket.
 func TestShimKilled(t *testing.T) {
 	for _, shim := range []struct{ handler, binary string }{
-		{config.DefaultRuntimeHandler, "containerd-shim-runc-v2"},
+		{config.RuncRuntimeHandler, "containerd-shim-runc-v2"},
 		{cricketHandler, "containerd-shim-cricket-v1"},
 	} {
 		for _, mode := range []string{config.SandboxModePause, config.SandboxModePinned} {

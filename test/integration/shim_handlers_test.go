@@ -9,13 +9,14 @@ import (
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
-// defaultOnCricketShim points the default runtime handler at cricket's
-// shim: tests written for the default handler (pods without a
-// runtime_handler) then run unchanged on it. Only the handler's runtime
-// type changes; its name is a key.
-func defaultOnCricketShim(c *config.Config) {
-	c.Runtimes[config.DefaultRuntimeHandler] = config.Runtime{Type: config.CricketRuntimeType}
-}
+// defaultOnRunc makes runc's shim the default runtime handler (pods
+// without a runtime_handler): tests written for the default handler then
+// run unchanged on it.
+func defaultOnRunc(c *config.Config) { c.DefaultRuntime = config.RuncRuntimeHandler }
+
+// defaultOnCricketShim makes cricket's shim the default handler, as it is
+// out of the box.
+func defaultOnCricketShim(c *config.Config) { c.DefaultRuntime = config.CricketRuntimeHandler }
 
 // forEachShim runs a test once on containerd's runc shim and once on
 // cricket's, in parallel; configure goes into the test daemon's options.
@@ -24,7 +25,7 @@ func forEachShim(t *testing.T, test func(t *testing.T, configure func(*config.Co
 		name      string
 		configure func(*config.Config)
 	}{
-		{"runc", func(*config.Config) {}},
+		{"runc", defaultOnRunc},
 		{"cricket", defaultOnCricketShim},
 	} {
 		t.Run(s.name, func(t *testing.T) {

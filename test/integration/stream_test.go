@@ -194,7 +194,7 @@ func testExecAttachStreams(t *testing.T, handler string) {
 		// shell reads as the end of its input; runc's hangs the terminal
 		// up (SIGHUP).
 		want := int32(0)
-		if handler == config.DefaultRuntimeHandler {
+		if handler == config.RuncRuntimeHandler {
 			want = 128 + 1
 		}
 		if st := waitState(t, d, id, runtime.ContainerState_CONTAINER_EXITED); st.ExitCode != want {
