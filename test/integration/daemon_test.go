@@ -52,7 +52,7 @@ func TestVersionAndStatus(t *testing.T) {
 	for _, h := range st.RuntimeHandlers {
 		names = append(names, h.Name)
 	}
-	if strings.Join(names, ",") != ",kata,runc" {
+	if strings.Join(names, ",") != ",cricket,kata,runc" {
 		t.Errorf("runtime handlers = %q", names)
 	}
 	if !strings.Contains(st.Info["containerdVersion"], "1.") || !strings.Contains(st.Info["config"], d.Config.Containerd.Namespace) {
