@@ -186,9 +186,9 @@ func testPinnedSandboxSurvivesCrash(t *testing.T, onShim func(*config.Config)) {
 }
 
 // TestPinnedSandboxWithoutShimAhead: when the pod's shim cannot be started
-// ahead (here a shim whose start command fails, as a containerd 2.3 shim's
-// does for the old start protocol), the pod still runs: containerd spawns
-// the shim with the first container, and nothing is left behind.
+// ahead (here a runc shim whose start command fails, as a containerd 2.3
+// shim's does for the old start protocol), the pod still runs: containerd
+// spawns the shim with the first container, and nothing is left behind.
 func TestPinnedSandboxWithoutShimAhead(t *testing.T) {
 	t.Parallel()
 	bin := t.TempDir()
@@ -199,7 +199,10 @@ func TestPinnedSandboxWithoutShimAhead(t *testing.T) {
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{
 		Network:   testrig.NewPodNetwork(),
 		Env:       []string{"PATH=" + bin + ":" + os.Getenv("PATH")},
-		Configure: func(c *config.Config) { c.SandboxMode = config.SandboxModePinned },
+		Configure: func(c *config.Config) {
+			c.SandboxMode = config.SandboxModePinned
+			c.DefaultRuntime = config.RuncRuntimeHandler
+		},
 	})
 	img := busybox(t, d)
 	before := d.Resources(t)
