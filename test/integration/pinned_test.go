@@ -197,8 +197,8 @@ func TestPinnedSandboxWithoutShimAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := testrig.StartDaemon(t, testrig.DaemonOptions{
-		Network:   testrig.NewPodNetwork(),
-		Env:       []string{"PATH=" + bin + ":" + os.Getenv("PATH")},
+		Network: testrig.NewPodNetwork(),
+		Env:     []string{"PATH=" + bin + ":" + os.Getenv("PATH")},
 		Configure: func(c *config.Config) {
 			c.SandboxMode = config.SandboxModePinned
 			c.DefaultRuntime = config.RuncRuntimeHandler
