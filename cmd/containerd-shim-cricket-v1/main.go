@@ -12,6 +12,8 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
 	"github.com/cricket-cri/cricket/shim"
+	// Answers "start" for a pod whose shim runs, before Go starts (cgo).
+	_ "github.com/cricket-cri/cricket/shim/faststart"
 )
 
 func main() {
