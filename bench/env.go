@@ -48,10 +48,12 @@ type Env struct {
 	Image, Pause             string
 	CricketAddr, CompareAddr string
 	CricketPIDs, ComparePIDs []int
-	registry                 *httptest.Server
-	ctrdA, ctrdB             *containerdproc.Supervisor
-	cricketd                 *exec.Cmd
-	bridges                  []string
+	// The containerds' addresses (their shims are measured).
+	CricketContainerd, CompareContainerd string
+	registry                             *httptest.Server
+	ctrdA, ctrdB                         *containerdproc.Supervisor
+	cricketd                             *exec.Cmd
+	bridges                              []string
 }
 
 // SelfHost starts the environment.
@@ -151,6 +153,7 @@ conf_dir = %q
 	}
 	e.CricketAddr = "unix://" + filepath.Join(dir, "cricket.sock")
 	e.CricketPIDs = []int{e.cricketd.Process.Pid, e.ctrdA.PID()}
+	e.CricketContainerd = e.ctrdA.Address()
 	if err := waitReady(ctx, e.CricketAddr); err != nil {
 		return nil, fmt.Errorf("cricketd (log %s): %w", logf.Name(), err)
 	}
@@ -180,6 +183,7 @@ conf_dir = %q
 		}
 		e.CompareAddr = "unix://" + e.ctrdB.Address()
 		e.ComparePIDs = []int{e.ctrdB.PID()}
+		e.CompareContainerd = e.ctrdB.Address()
 		if err := waitReady(ctx, e.CompareAddr); err != nil {
 			return nil, fmt.Errorf("containerd CRI: %w", err)
 		}

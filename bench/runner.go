@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +28,10 @@ type Endpoint struct {
 	// RuntimeHandler is the handler pods are run with ("" for the
 	// runtime's default).
 	RuntimeHandler string
-	conn           *grpc.ClientConn
+	// ContainerdAddress, if set, is the address of the containerd that
+	// runs the endpoint's shims: their memory per pod is measured too.
+	ContainerdAddress string
+	conn              *grpc.ClientConn
 }
 
 // Dial connects to a CRI endpoint ("unix:///path").
@@ -67,6 +72,10 @@ type Report struct {
 type usage struct {
 	cpuPerPod time.Duration // daemon CPU time per sequential pod life cycle
 	rssPerPod int64         // daemon RSS growth per running pod (bytes)
+	// The shims' resident and proportional memory per running pod
+	// (bytes): PSS shares the pages the shims map together (their
+	// binary's text) among them.
+	shimRSS, shimPSS int64
 }
 
 // Run measures the endpoints, alternating between them at every step so
@@ -232,6 +241,11 @@ func parallel(ctx context.Context, o Options, e *Endpoint, rep *Report, round in
 	if rss1 := rss(e.PIDs); rss0 > 0 && rss1 > rss0 {
 		rep.resources[e.Name].rssPerPod = max(rep.resources[e.Name].rssPerPod, (rss1-rss0)/int64(o.Parallel))
 	}
+	if e.ContainerdAddress != "" {
+		r, p := shimMemory(e.ContainerdAddress)
+		u := rep.resources[e.Name]
+		u.shimRSS, u.shimPSS = max(u.shimRSS, r/int64(o.Parallel)), max(u.shimPSS, p/int64(o.Parallel))
+	}
 	for _, id := range ids {
 		if id == "" {
 			continue
@@ -289,7 +303,11 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, e := range r.endpoints {
 		u := r.resources[e]
-		fmt.Fprintf(w, "%s: daemon CPU per pod life cycle %s, daemon RSS per running pod %.1f KiB\n", e, ms(u.cpuPerPod), float64(u.rssPerPod)/1024)
+		fmt.Fprintf(w, "%s: daemon CPU per pod life cycle %s, daemon RSS per running pod %.1f KiB", e, ms(u.cpuPerPod), float64(u.rssPerPod)/1024)
+		if u.shimRSS > 0 {
+			fmt.Fprintf(w, ", shim RSS per running pod %.1f MiB (PSS %.1f MiB)", float64(u.shimRSS)/(1<<20), float64(u.shimPSS)/(1<<20))
+		}
+		fmt.Fprintln(w)
 	}
 }
 
@@ -319,6 +337,40 @@ func cpuTime(pids []int) time.Duration {
 		total += time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
 	}
 	return total
+}
+
+// shimMemory sums the resident and proportional memory (bytes) of the
+// shim processes serving the containerd at address.
+func shimMemory(address string) (rssBytes, pssBytes int64) {
+	ents, _ := os.ReadDir("/proc")
+	for _, en := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", en.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") || !slices.Contains(args, address) {
+			continue
+		}
+		sm, err := os.ReadFile(filepath.Join("/proc", en.Name(), "smaps_rollup"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(sm), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 {
+				continue
+			}
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "Rss:":
+				rssBytes += kb * 1024
+			case "Pss:":
+				pssBytes += kb * 1024
+			}
+		}
+	}
+	return rssBytes, pssBytes
 }
 
 // rss is the processes' resident memory in bytes.

@@ -67,12 +67,14 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 		if err != nil {
 			return err
 		}
+		a.ContainerdAddress = env.CricketContainerd
 		eps = append(eps, a)
 		if compare {
 			b, err := bench.Dial("containerd", env.CompareAddr, env.ComparePIDs...)
 			if err != nil {
 				return err
 			}
+			b.ContainerdAddress = env.CompareContainerd
 			eps = append(eps, b)
 		}
 	} else {
