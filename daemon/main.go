@@ -9,10 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/sigreset"
 	"github.com/cricket-cri/cricket/internal/version"
 )
 
@@ -27,6 +29,14 @@ func Main(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cricketd:", err)
 		return 2
 	}
+	// Signals ignored by whatever started cricketd (nohup, a shell's
+	// background job, make) would pass ignored through a managed
+	// containerd and the shims into every container. SIGHUP is caught
+	// instead: cricketd outlives a hangup as under nohup.
+	sigreset.Inherited()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := Run(ctx, cfg, stderr); err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/fifo"
 	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
+
+	"github.com/cricket-cri/cricket/internal/sigreset"
 )
 
 // serve is the shim's long-running process: it serves the task API on the
@@ -28,6 +30,10 @@ func serve(ctx context.Context, f flags) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become a subreaper: %w", err)
 	}
+	// Signals whoever started containerd ignored must not reach the
+	// containers ignored: the shim's processes inherit its dispositions.
+	// (Those catchSignals asks for are caught rather than ignored.)
+	sigreset.Inherited()
 	catchSignals()
 	l, err := net.FileListener(os.NewFile(3, "socket"))
 	if err != nil {
