@@ -34,6 +34,14 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if err != nil || c.ID != e.ContainerID {
 		return
 	}
+	c.mu.Lock()
+	stale := e.PID != 0 && e.PID != c.pid
+	c.mu.Unlock()
+	if stale {
+		// The task of a start tried twice (see Start): its shim went
+		// away, and the container's task is another one now.
+		return
+	}
 	if e.Deleted {
 		// Nearly always cricket's own deletion after the exit it saw; it
 		// matters only for a running container whose exit went unseen.

@@ -35,7 +35,25 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	if err := acceptsContainers(sb); err != nil {
 		return fmt.Errorf("start container %s: %w", c.ID, err)
 	}
-	if err := m.start(ctx, c); err != nil {
+	err = m.start(ctx, c)
+	if shimWentAway(err) && ctx.Err() == nil {
+		// The pod's shim exited under the start: it hosted no task any
+		// more (a pinned pod whose last container was just removed) and
+		// containerd handed this task to it as it went. What the first
+		// try left is undone; containerd spawns a new shim for the
+		// second.
+		m.opts.Log.Warn("the pod's shim went away during the container's start; starting it once more", "container", c.ID, "error", err)
+		// Its exit, when containerd reports it, is no longer this
+		// container's (HandleExit matches the pid).
+		c.mu.Lock()
+		c.pid, c.task = 0, nil
+		c.mu.Unlock()
+		if derr := m.deleteTask(context.WithoutCancel(ctx), c.ID); derr != nil && !errdefs.IsNotFound(derr) {
+			m.opts.Log.Warn("delete the task of the first try", "container", c.ID, "error", derr)
+		}
+		err = m.start(ctx, c)
+	}
+	if err != nil {
 		c.mu.Lock()
 		if c.state == StateCreated {
 			// A start that failed is final: the container is exited with
@@ -52,6 +70,12 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// shimWentAway tells the errors of a task creation or start whose shim
+// exited meanwhile (or refused the task because it was exiting).
+func shimWentAway(err error) bool {
+	return err != nil && (taskerr.Gone(err) || errdefs.IsUnavailable(err))
 }
 
 func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
