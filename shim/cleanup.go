@@ -9,7 +9,6 @@ import (
 	"time"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
-	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -88,11 +87,11 @@ func killAndDestroy(lc *libcontainer.Container) error {
 // cannot remove its own, and the next shim of the pod replaces a stale
 // one anyway. A live shim of the pod (it hosts other tasks) keeps its.
 func removeDeadSocket(bundle string) {
-	address, err := cshim.ReadAddress(filepath.Join(bundle, "address"))
-	if err != nil || cshim.CanConnect(address) {
+	address, err := readAddress(filepath.Join(bundle, "address"))
+	if err != nil || canConnect(address) {
 		return
 	}
-	if err := cshim.RemoveSocket(address); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeSocket(address); err != nil && !errors.Is(err, os.ErrNotExist) {
 		warnf("remove socket %s: %v", address, err)
 	}
 }

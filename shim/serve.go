@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
-	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/fifo"
 	"github.com/containerd/ttrpc"
@@ -48,10 +47,9 @@ func serve(ctx context.Context, f flags) error {
 	if err := os.Chdir("/"); err != nil {
 		return err
 	}
-	pub, err := cshim.NewPublisher(os.Getenv("TTRPC_ADDRESS"))
-	if err != nil {
-		return fmt.Errorf("events publisher: %w", err)
-	}
+	pub := newEventPublisher(os.Getenv("TTRPC_ADDRESS"), f.namespace, log)
+	// Last out: the events of the last tasks (exit, delete) reach
+	// containerd before the process ends.
 	defer pub.Close()
 	svc := newService(ctx, f.namespace, pub, log)
 	svc.socket = l.Addr().String()

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"syscall"
 
-	cshim "github.com/containerd/containerd/v2/pkg/shim"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -36,24 +35,21 @@ func start(ctx context.Context, f flags) error {
 			}
 		}
 	}
-	address, err := cshim.SocketAddress(ctx, f.address, group, false)
+	address := socketAddress(f.address, f.namespace, group)
+	socket, err := newSocket(address)
 	if err != nil {
-		return err
-	}
-	socket, err := cshim.NewSocket(address)
-	if err != nil {
-		if !cshim.SocketEaddrinuse(err) {
+		if !addressInUse(err) {
 			return fmt.Errorf("create shim socket %s: %w", address, err)
 		}
-		if cshim.CanConnect(address) {
+		if canConnect(address) {
 			// The pod's shim is running: it serves this task too.
 			return announce(address)
 		}
 		// A socket left by a shim that died.
-		if err := cshim.RemoveSocket(address); err != nil {
+		if err := removeSocket(address); err != nil {
 			return fmt.Errorf("remove stale shim socket %s: %w", address, err)
 		}
-		if socket, err = cshim.NewSocket(address); err != nil {
+		if socket, err = newSocket(address); err != nil {
 			return fmt.Errorf("create shim socket %s: %w", address, err)
 		}
 	}
@@ -81,10 +77,10 @@ func start(ctx context.Context, f flags) error {
 	// Its own process group: signals to containerd's group are not its.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		cshim.RemoveSocket(address)
+		removeSocket(address)
 		return fmt.Errorf("start shim: %w", err)
 	}
-	if err := cshim.AdjustOOMScore(cmd.Process.Pid); err != nil {
+	if err := adjustOOMScore(cmd.Process.Pid); err != nil {
 		// Not fatal: without CAP_SYS_RESOURCE a shim keeps its parent's.
 		fmt.Fprintf(os.Stderr, "containerd-shim-cricket-v1: %v\n", err)
 	}
