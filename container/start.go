@@ -11,6 +11,7 @@ import (
 
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
 )
@@ -106,7 +107,17 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Lock()
 	c.noTask = false // even a failed creation may leave one behind
 	c.mu.Unlock()
-	task, err := ctr.NewTask(ctx, io.creator())
+	c.mu.Lock()
+	snapshotter := c.snapshotter
+	c.mu.Unlock()
+	var task client.Task
+	if snapshotter != "" {
+		task, err = ctrtask.Create(ctx, m.client, ctr, snapshotter, taskIO{io.config()})
+	} else {
+		// Created before a restart of cricketd: the container's record
+		// says where its rootfs is.
+		task, err = ctr.NewTask(ctx, io.creator())
+	}
 	if err != nil {
 		return fmt.Errorf("create task of container %s: %w", c.ID, taskerr.Create(err))
 	}

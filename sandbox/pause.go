@@ -8,11 +8,11 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
@@ -70,16 +70,19 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		return 0, fmt.Errorf("create pause container for sandbox %s: %w", sb.ID, err)
 	}
 	t.Step("container")
-	task, err := ctr.NewTask(ctx, cio.NullIO)
+	task, err := ctrtask.Create(ctx, m.client, ctr, m.opts.Snapshotter, nil)
 	if err != nil {
 		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, taskerr.Create(err))
 	}
+	sb.mu.Lock()
+	sb.pauseTask, sb.pauseOwned = task, true
+	sb.mu.Unlock()
 	t.Step("task")
 	return task.Pid(), nil
 }
 
 func (p *pauseController) Start(ctx context.Context, sb *Sandbox) error {
-	task, err := p.task(ctx, sb.ID)
+	task, err := p.task(ctx, sb)
 	if err == nil && task == nil {
 		err = fmt.Errorf("no pause task: %w", errdefs.ErrNotFound)
 	}
@@ -102,7 +105,7 @@ func userNS(sb *Sandbox) *spec.UserNS {
 }
 
 func (p *pauseController) Stop(ctx context.Context, sb *Sandbox) error {
-	task, err := p.task(ctx, sb.ID)
+	task, err := p.task(ctx, sb)
 	if err != nil || task == nil {
 		return err
 	}
@@ -110,14 +113,14 @@ func (p *pauseController) Stop(ctx context.Context, sb *Sandbox) error {
 }
 
 func (p *pauseController) Delete(ctx context.Context, sb *Sandbox) error {
-	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
-	if errdefs.IsNotFound(err) {
-		return nil
+	sb.mu.Lock()
+	owned := sb.pauseOwned
+	sb.mu.Unlock()
+	task, err := p.task(ctx, sb)
+	if err != nil && !taskerr.Gone(err) {
+		return fmt.Errorf("load pause task of sandbox %s: %w", sb.ID, taskerr.Classify(err))
 	}
-	if err != nil {
-		return fmt.Errorf("load pause container of sandbox %s: %w", sb.ID, err)
-	}
-	if task, err := ctr.Task(ctx, nil); err == nil {
+	if task != nil {
 		_, err := task.Delete(ctx, client.WithProcessKill)
 		if taskerr.Gone(err) && !errdefs.IsNotFound(err) {
 			// The shim connection closed under the kill or the
@@ -129,8 +132,28 @@ func (p *pauseController) Delete(ctx context.Context, sb *Sandbox) error {
 		if err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete pause task of sandbox %s: %w", sb.ID, taskerr.Classify(err))
 		}
-	} else if !taskerr.Gone(err) {
-		return fmt.Errorf("load pause task of sandbox %s: %w", sb.ID, taskerr.Classify(err))
+	}
+	sb.mu.Lock()
+	sb.pauseTask, sb.pauseReleased = nil, true
+	sb.mu.Unlock()
+	if owned {
+		// Created by this cricketd: the snapshot is the configured
+		// snapshotter's, named by the sandbox ID; no need to read the
+		// container's record (its spec) to find it.
+		if err := p.m.client.SnapshotService(p.m.opts.Snapshotter).Remove(ctx, sb.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove pause snapshot of sandbox %s: %w", sb.ID, err)
+		}
+		if err := p.m.client.ContainerService().Delete(ctx, sb.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete pause container of sandbox %s: %w", sb.ID, err)
+		}
+		return nil
+	}
+	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load pause container of sandbox %s: %w", sb.ID, err)
 	}
 	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete pause container of sandbox %s: %w", sb.ID, err)
@@ -138,16 +161,23 @@ func (p *pauseController) Delete(ctx context.Context, sb *Sandbox) error {
 	return nil
 }
 
-// task loads the task of containerd container id, or nil if there is none.
-func (p *pauseController) task(ctx context.Context, id string) (client.Task, error) {
-	ctr, err := p.m.client.LoadContainer(ctx, id)
+// task returns the pause container's task (the handle kept from its
+// creation, else loaded), or nil if there is none.
+func (p *pauseController) task(ctx context.Context, sb *Sandbox) (client.Task, error) {
+	sb.mu.Lock()
+	task, released := sb.pauseTask, sb.pauseReleased
+	sb.mu.Unlock()
+	if task != nil || released {
+		return task, nil
+	}
+	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
 	if errdefs.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	task, err := ctr.Task(ctx, nil)
+	task, err = ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil, nil
 	}
@@ -192,7 +222,7 @@ func WithSnapshot(snapshotter, key, chainID, imageName string) client.NewContain
 }
 
 func (p *pauseController) Running(ctx context.Context, sb *Sandbox) (bool, error) {
-	task, err := p.task(ctx, sb.ID)
+	task, err := p.task(ctx, sb)
 	if err != nil || task == nil {
 		return false, err
 	}

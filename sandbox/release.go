@@ -21,7 +21,18 @@ import (
 // cricketd: only another delete lets the shim exit) or whose shim is gone.
 // containerd then reports an error although it cleaned up, so a failed
 // delete is tried once more: a task that is gone now was deleted.
-func (p *pauseController) Release(ctx context.Context, sb *Sandbox) error {
+func (p *pauseController) Release(ctx context.Context, sb *Sandbox) (retErr error) {
+	// The handle kept from the creation goes with the task.
+	sb.mu.Lock()
+	sb.pauseTask = nil
+	sb.mu.Unlock()
+	defer func() {
+		if retErr == nil {
+			sb.mu.Lock()
+			sb.pauseReleased = true
+			sb.mu.Unlock()
+		}
+	}()
 	ts := p.m.client.TaskService()
 	_, err := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: sb.ID})
 	if err != nil && status.Code(err) != codes.NotFound && ctx.Err() == nil {
@@ -30,7 +41,7 @@ func (p *pauseController) Release(ctx context.Context, sb *Sandbox) error {
 		}
 	}
 	if err != nil && status.Code(err) != codes.NotFound {
-		if task, terr := p.task(ctx, sb.ID); terr == nil && task == nil {
+		if task, terr := p.task(ctx, sb); terr == nil && task == nil {
 			// What is left containerd cannot clean up; it has no task
 			// to show either, and Delete removes the container.
 			p.m.opts.Log.Warn("delete pause task", "sandbox", sb.ID, "error", err)

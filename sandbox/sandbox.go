@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -66,6 +67,13 @@ type Sandbox struct {
 	ip            string
 	additionalIPs []string
 	cniResult     json.RawMessage
+	// pauseTask is the client's handle of the pause container's task,
+	// kept from its creation (nil: load it; see pauseController.task);
+	// pauseReleased: the task is deleted; pauseOwned: this cricketd
+	// created the pause container (its snapshot is the configured
+	// snapshotter's, named by the sandbox ID).
+	pauseTask                 client.Task
+	pauseReleased, pauseOwned bool
 	// netAttached is true while the pod holds a CNI attachment (an IP).
 	netAttached bool
 	// shimAddress is the socket of the shim started ahead of a pinned
