@@ -59,13 +59,15 @@ bench: build
 
 # The short form CI runs: both network modes and both sandbox modes, a few
 # pods each. Its limits only catch gross regressions (the machine CI runs
-# on is noisy); a pinned bridge pod starts in about a quarter of
-# containerd's time, so 1.0 there still has a wide margin.
+# on is noisy): on cricket's own shim StartContainer and ExecSync take
+# about 0.6 of containerd's time, and a runc-speed path (1.0) fails the
+# 0.85 mark; a pinned bridge pod starts in well under half of
+# containerd's time.
 bench-smoke: build
 	$(GO) build -o bin/cribench ./cmd/cribench
-	./bin/cribench -self-host -compare -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=3,StartContainer=3
-	./bin/cribench -self-host -compare -network bridge -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=3,StartContainer=3
-	./bin/cribench -self-host -compare -network bridge -sandbox-mode pinned -n 3 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1,StartContainer=3
+	./bin/cribench -self-host -compare -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1.5,StartContainer=0.85,ExecSync=0.85
+	./bin/cribench -self-host -compare -network bridge -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1.5,StartContainer=0.85,ExecSync=0.85
+	./bin/cribench -self-host -compare -network bridge -sandbox-mode pinned -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1,StartContainer=0.85,ExecSync=0.85
 
 # Each fuzz target briefly (its committed seed corpus always runs with the
 # unit tests); FUZZTIME=5m for a real session. A count of executions

@@ -71,7 +71,10 @@ type Report struct {
 
 type usage struct {
 	cpuPerPod time.Duration // daemon CPU time per sequential pod life cycle
-	rssPerPod int64         // daemon RSS growth per running pod (bytes)
+	// The same per process, in the order of the endpoint's PIDs (for
+	// cricket: cricketd, then its containerd).
+	cpuPerPodEach []time.Duration
+	rssPerPod     int64 // daemon RSS growth per running pod (bytes)
 	// The shims' resident and proportional memory per running pod
 	// (bytes): PSS shares the pages the shims map together (their
 	// binary's text) among them.
@@ -94,8 +97,12 @@ func Run(ctx context.Context, o Options, eps ...*Endpoint) (*Report, error) {
 		}
 	}
 	cpu0 := map[string]time.Duration{}
+	cpuEach0 := map[string][]time.Duration{}
 	for _, e := range eps {
 		cpu0[e.Name] = cpuTime(e.PIDs)
+		for _, pid := range e.PIDs {
+			cpuEach0[e.Name] = append(cpuEach0[e.Name], cpuTime([]int{pid}))
+		}
 	}
 	for i := range o.Iterations {
 		for _, e := range eps {
@@ -108,6 +115,10 @@ func Run(ctx context.Context, o Options, eps ...*Endpoint) (*Report, error) {
 	for _, e := range eps {
 		if o.Iterations > 0 {
 			rep.resources[e.Name].cpuPerPod = (cpuTime(e.PIDs) - cpu0[e.Name]) / time.Duration(o.Iterations)
+			rep.resources[e.Name].cpuPerPodEach = nil
+			for i, pid := range e.PIDs {
+				rep.resources[e.Name].cpuPerPodEach = append(rep.resources[e.Name].cpuPerPodEach, (cpuTime([]int{pid})-cpuEach0[e.Name][i])/time.Duration(o.Iterations))
+			}
 		}
 	}
 	for r := range o.Rounds {
@@ -303,7 +314,15 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, e := range r.endpoints {
 		u := r.resources[e]
-		fmt.Fprintf(w, "%s: daemon CPU per pod life cycle %s, daemon RSS per running pod %.1f KiB", e, ms(u.cpuPerPod), float64(u.rssPerPod)/1024)
+		fmt.Fprintf(w, "%s: daemon CPU per pod life cycle %s", e, ms(u.cpuPerPod))
+		if len(u.cpuPerPodEach) > 1 {
+			var each []string
+			for _, d := range u.cpuPerPodEach {
+				each = append(each, ms(d))
+			}
+			fmt.Fprintf(w, " (%s)", strings.Join(each, " + "))
+		}
+		fmt.Fprintf(w, ", daemon RSS per running pod %.1f KiB", float64(u.rssPerPod)/1024)
 		if u.shimRSS > 0 {
 			fmt.Fprintf(w, ", shim RSS per running pod %.1f MiB (PSS %.1f MiB)", float64(u.shimRSS)/(1<<20), float64(u.shimPSS)/(1<<20))
 		}
