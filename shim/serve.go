@@ -67,6 +67,7 @@ func serve(ctx context.Context, f flags) error {
 			log.Error("serve", "error", err)
 		}
 	}()
+	go warmUp()
 	<-svc.Done()
 	// The socket was unlinked by Shutdown, before it answered: removing
 	// it again here could remove the socket of the pod's next shim.
