@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -95,6 +96,9 @@ type Container struct {
 	// snapshotter holds the container's rootfs snapshot (named by its ID)
 	// when known.
 	snapshotter string
+	// rootfs are the snapshot's mounts, kept from its preparation for the
+	// task's creation (nil after a restart: asked for then).
+	rootfs []mount.Mount
 	// task is the container's task while it may exist.
 	task client.Task
 	// noTask is set while the container is known to have no task: from

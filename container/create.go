@@ -157,7 +157,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	})
 	u.Push(func(ctx context.Context) error { return m.deleteContainerd(m.ctx(ctx), id) })
 	var generated *specs.Spec
-	snapshot := sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName)
+	snapshot := sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, &c.rootfs)
 	if u := sb.UserNS(); u != nil {
 		snapshot = sandbox.WithRemappedSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, u)
 	}
@@ -166,7 +166,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer lease.Done(done, &retErr)
 	t.Step("lease")
 	ctr, err := m.client.NewContainer(lctx, id,
 		snapshot,

@@ -108,11 +108,11 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.noTask = false // even a failed creation may leave one behind
 	c.mu.Unlock()
 	c.mu.Lock()
-	snapshotter := c.snapshotter
+	snapshotter, rootfs := c.snapshotter, c.rootfs
 	c.mu.Unlock()
 	var task client.Task
 	if snapshotter != "" {
-		task, err = ctrtask.Create(ctx, m.client, ctr, snapshotter, taskIO{io.config()})
+		task, err = ctrtask.Create(ctx, m.client, ctr, snapshotter, rootfs, taskIO{io.config()})
 	} else {
 		// Created before a restart of cricketd: the container's record
 		// says where its rootfs is.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -27,7 +28,7 @@ type pauseController struct{ m *Manager }
 // stopTimeout bounds waiting for a killed task to exit.
 const stopTimeout = 30 * time.Second
 
-func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Image) (uint32, error) {
+func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Image) (_ uint32, retErr error) {
 	m := p.m
 	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
 	if err != nil {
@@ -49,7 +50,8 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	if err != nil {
 		return 0, err
 	}
-	snapshot := WithSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID())
+	var rootfs []mount.Mount
+	snapshot := WithSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), &rootfs)
 	if u := sb.UserNS(); u != nil {
 		snapshot = WithRemappedSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), u)
 	}
@@ -57,7 +59,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	if err != nil {
 		return 0, err
 	}
-	defer done()
+	defer lease.Done(done, &retErr)
 	t := steps.Start("pause-create")
 	defer t.Done(m.opts.Log, "sandbox", sb.ID)
 	ctr, err := m.client.NewContainer(ctx, sb.ID,
@@ -70,7 +72,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		return 0, fmt.Errorf("create pause container for sandbox %s: %w", sb.ID, err)
 	}
 	t.Step("container")
-	task, err := ctrtask.Create(ctx, m.client, ctr, m.opts.Snapshotter, nil)
+	task, err := ctrtask.Create(ctx, m.client, ctr, m.opts.Snapshotter, rootfs, nil)
 	if err != nil {
 		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, taskerr.Create(err))
 	}
@@ -210,11 +212,16 @@ func killAndWait(ctx context.Context, task client.Task, what string) error {
 
 // WithSnapshot gives a new container a writable snapshot on the image's
 // top layer. It uses the image's chain ID directly, saving the image
-// lookups that client.WithNewSnapshot makes.
-func WithSnapshot(snapshotter, key, chainID, imageName string) client.NewContainerOpts {
+// lookups that client.WithNewSnapshot makes. The snapshot's mounts are
+// kept in rootfs (if not nil): the task's creation needs no call for them.
+func WithSnapshot(snapshotter, key, chainID, imageName string, rootfs *[]mount.Mount) client.NewContainerOpts {
 	return func(ctx context.Context, c *client.Client, ctr *containers.Container) error {
-		if _, err := c.SnapshotService(snapshotter).Prepare(ctx, key, chainID); err != nil {
+		ms, err := c.SnapshotService(snapshotter).Prepare(ctx, key, chainID)
+		if err != nil {
 			return fmt.Errorf("prepare snapshot %s on %s: %w", key, chainID, err)
+		}
+		if rootfs != nil {
+			*rootfs = ms
 		}
 		ctr.Snapshotter, ctr.SnapshotKey, ctr.Image = snapshotter, key, imageName
 		return nil

@@ -15,17 +15,21 @@ import (
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 )
 
 // Create creates the task of ctr, whose rootfs is the snapshot of the
-// same key in snapshotter (cricket's layout), with io as its stdio (nil:
-// none). Runtime and runtime options are the container's.
-func Create(ctx context.Context, c *client.Client, ctr client.Container, snapshotter string, io cio.IO) (client.Task, error) {
-	mounts, err := c.SnapshotService(snapshotter).Mounts(ctx, ctr.ID())
-	if err != nil {
-		return nil, err
+// same key in snapshotter (cricket's layout) with the given mounts (nil:
+// asked for), with io as its stdio (nil: none). Runtime and runtime
+// options are the container's.
+func Create(ctx context.Context, c *client.Client, ctr client.Container, snapshotter string, mounts []mount.Mount, io cio.IO) (client.Task, error) {
+	if mounts == nil {
+		var err error
+		if mounts, err = c.SnapshotService(snapshotter).Mounts(ctx, ctr.ID()); err != nil {
+			return nil, err
+		}
 	}
 	req := &tasks.CreateTaskRequest{ContainerID: ctr.ID()}
 	if io != nil {

@@ -49,3 +49,17 @@ func RemoveLeftovers(ctx context.Context, c *client.Client) error {
 	}
 	return nil
 }
+
+// Done ends an operation's lease: at once when the operation failed (what
+// it made is being undone, and a leak census may follow), else in the
+// background. Once the containerd container refers to its snapshot, the
+// lease protects nothing; deleting it is a round trip the caller need not
+// wait for. One left behind by a crash expires, or goes at start-up
+// (RemoveLeftovers).
+func Done(done func(), failed *error) {
+	if *failed != nil {
+		done()
+		return
+	}
+	go done()
+}
