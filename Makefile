@@ -9,6 +9,11 @@ BIN     := bin/cricketd
 # and libseccomp (the seccomp build tag: libcontainer applies pods' seccomp
 # profiles itself) are needed: gcc, pkg-config and libseccomp-dev.
 SHIM    := bin/containerd-shim-cricket-v1
+# Linked statically (libc.a from libc6-dev, libseccomp.a from
+# libseccomp-dev): every container init and exec re-executes the shim's
+# binary, and a static one starts without the dynamic loader (about half a
+# millisecond) and maps less (internal/testrig builds it the same way).
+SHIM_FLAGS := -tags "seccomp osusergo netgo" -ldflags '-extldflags "-static"'
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
 # Arguments for `make run`, e.g. RUN_ARGS="--log-level debug".
@@ -20,7 +25,7 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cricketd
-	CGO_ENABLED=1 $(GO) build -tags seccomp -o $(SHIM) ./cmd/containerd-shim-cricket-v1
+	CGO_ENABLED=1 $(GO) build $(SHIM_FLAGS) -o $(SHIM) ./cmd/containerd-shim-cricket-v1
 
 # Run cricketd with a managed containerd (started, supervised and stopped by
 # cricketd) on the default socket unix:///run/cricket/cricket.sock. The

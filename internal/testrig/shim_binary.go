@@ -24,8 +24,12 @@ var shimBuild struct {
 
 // ShimBuildTags are the build tags cricket's shim needs: "seccomp" links
 // libseccomp (cgo) into libcontainer, without which it refuses every
-// container whose spec has a seccomp profile (RuntimeDefault, Localhost).
-const ShimBuildTags = "seccomp"
+// container whose spec has a seccomp profile (RuntimeDefault, Localhost);
+// osusergo and netgo keep the C library's NSS out of the static link.
+const ShimBuildTags = "seccomp osusergo netgo"
+
+// ShimLDFlags link the shim statically, as the Makefile does.
+const ShimLDFlags = `-extldflags "-static"`
 
 // provideShim builds cricket's shim (cmd/containerd-shim-cricket-v1) once
 // per test binary and puts its directory first in PATH, where the
@@ -36,7 +40,7 @@ func provideShim() error {
 		_, here, _, _ := runtime.Caller(0)
 		repo := filepath.Join(filepath.Dir(here), "..", "..")
 		dir := filepath.Join(repo, "bin", "shim")
-		cmd := exec.Command("go", "build", "-tags", ShimBuildTags, "-o", filepath.Join(dir, "containerd-shim-cricket-v1"), "./cmd/containerd-shim-cricket-v1")
+		cmd := exec.Command("go", "build", "-tags", ShimBuildTags, "-ldflags", ShimLDFlags, "-o", filepath.Join(dir, "containerd-shim-cricket-v1"), "./cmd/containerd-shim-cricket-v1")
 		cmd.Dir = repo
 		if b, err := cmd.CombinedOutput(); err != nil {
 			shimBuild.err = fmt.Errorf("build cricket's shim: %v\n%s", err, b)
