@@ -121,9 +121,13 @@ func idmapClone(source, target string, usernsFD int) error {
 // mount still attached would delete what it shows, a host directory for an
 // idmapped volume. It refuses to remove what it could not unmount.
 func removeContainerDir(dir string) error {
-	mounts.UnmountUnder(dir)
-	if left := mounts.Under(dir); len(left) > 0 {
-		return fmt.Errorf("remove %s: still mounted below it: %v", dir, left)
+	// One reading of the mount table in the common case, a container
+	// without idmapped mounts (it grows with every pod on the node).
+	if len(mounts.Under(dir)) > 0 {
+		mounts.UnmountUnder(dir)
+		if left := mounts.Under(dir); len(left) > 0 {
+			return fmt.Errorf("remove %s: still mounted below it: %v", dir, left)
+		}
 	}
 	return os.RemoveAll(dir)
 }
