@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
-	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/sandbox"
 )
@@ -157,14 +156,10 @@ func (m *Manager) reattach(ctx context.Context, c *Container, task client.Task) 
 	if err != nil {
 		return err
 	}
-	var log *crilog.File
-	if c.LogPath != "" {
-		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
-			io.close()
-			return err
-		}
+	if err := m.copyToLog(c, io); err != nil {
+		io.close()
+		return err
 	}
-	io.copy(log)
 	io.closeRemote = func() { task.CloseIO(context.Background(), client.WithStdinCloser) }
 	c.mu.Lock()
 	c.io, c.task = io, task
@@ -181,14 +176,10 @@ func (m *Manager) reattachExited(c *Container, task client.Task) error {
 	if err != nil {
 		return err
 	}
-	var log *crilog.File
-	if c.LogPath != "" {
-		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
-			io.close()
-			return err
-		}
+	if err := m.copyToLog(c, io); err != nil {
+		io.close()
+		return err
 	}
-	io.copy(log)
 	c.mu.Lock()
 	c.io, c.task = io, task
 	c.mu.Unlock()

@@ -73,6 +73,20 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 	return nil
 }
 
+// copyToLog starts copying a container's output into its CRI log file
+// (or discarding it when the container has none).
+func (m *Manager) copyToLog(c *Container, io *stdio) error {
+	var log *crilog.File
+	if c.LogPath != "" {
+		var err error
+		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
+			return err
+		}
+	}
+	io.copy(log)
+	return nil
+}
+
 // shimWentAway tells the errors of a task creation or start whose shim
 // exited meanwhile (or refused the task because it was exiting).
 func shimWentAway(err error) bool {
@@ -96,18 +110,12 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 			io.close()
 		}
 	}()
-	var log *crilog.File
-	if c.LogPath != "" {
-		if log, err = crilog.Open(c.LogDir, c.Config.GetLogPath(), m.opts.MaxLogLineSize); err != nil {
-			return fmt.Errorf("container %s log: %w", c.ID, err)
-		}
+	if err := m.copyToLog(c, io); err != nil {
+		return fmt.Errorf("container %s log: %w", c.ID, err)
 	}
-	io.copy(log)
 	t.Step("stdio")
 	c.mu.Lock()
 	c.noTask = false // even a failed creation may leave one behind
-	c.mu.Unlock()
-	c.mu.Lock()
 	snapshotter, rootfs := c.snapshotter, c.rootfs
 	c.mu.Unlock()
 	var task client.Task
