@@ -9,12 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/cricket-cri/cricket/config"
 )
-
-// CricketRuntimeType is the containerd runtime type of cricket's shim.
-const CricketRuntimeType = config.CricketRuntimeType
 
 var shimBuild struct {
 	once sync.Once

@@ -25,19 +25,12 @@ func forEachHandler(t *testing.T, test func(t *testing.T, handler string)) {
 	}
 }
 
-// handlerDaemon starts a test cricketd that has cricket's shim configured
-// as a runtime handler besides runc's.
+// handlerDaemon starts a test cricketd (both handlers are configured by
+// default) with a pod network unless opts bring one.
 func handlerDaemon(t *testing.T, opts testrig.DaemonOptions) *testrig.Daemon {
 	t.Helper()
 	if opts.Network == nil {
 		opts.Network = testrig.NewPodNetwork()
-	}
-	configure := opts.Configure
-	opts.Configure = func(c *config.Config) {
-		withCricketShim(c)
-		if configure != nil {
-			configure(c)
-		}
 	}
 	return testrig.StartDaemon(t, opts)
 }

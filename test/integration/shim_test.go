@@ -11,18 +11,14 @@ import (
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
-// cricketHandler is the runtime handler of cricket's own shim in these
-// tests.
-const cricketHandler = "cricket"
-
-func withCricketShim(c *config.Config) {
-	c.Runtimes[cricketHandler] = config.Runtime{Type: testrig.CricketRuntimeType}
-}
+// cricketHandler is the runtime handler of cricket's own shim, one of the
+// default configuration's handlers.
+const cricketHandler = config.CricketRuntimeHandler
 
 // A pod on cricket's shim: a container runs, logs, execs, stops and goes.
 func TestCricketShimBasics(t *testing.T) {
 	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Configure: withCricketShim})
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
 	img := busybox(t, d)
 	before := d.Resources(t)
 	pod := podConfig("shim")
