@@ -124,10 +124,52 @@ static int str(struct js *j, char *buf, size_t cap, int *ok)
 	return 0;
 }
 
+// member reads an object member's name and the colon after it; *ok as
+// for str.
+static int member(struct js *j, char *buf, size_t cap, int *ok)
+{
+	ws(j);
+	if (str(j, buf, cap, ok) < 0)
+		return -1;
+	ws(j);
+	if (j->p >= j->end || *j->p++ != ':')
+		return -1;
+	ws(j);
+	return 0;
+}
+
+// first opens an object or array body: 1 when a member or element follows,
+// 0 when it is empty (the close is consumed).
+static int first(struct js *j, char close)
+{
+	ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		return 0;
+	}
+	return 1;
+}
+
+// next follows a member or element: 1 when another follows (the comma is
+// consumed), 0 at the close (consumed), -1 for anything else.
+static int next(struct js *j, char close)
+{
+	ws(j);
+	if (j->p >= j->end)
+		return -1;
+	if (*j->p == ',') {
+		j->p++;
+		return 1;
+	}
+	if (*j->p++ == close)
+		return 0;
+	return -1;
+}
+
 // skip passes over one JSON value of any kind.
 static int skip(struct js *j, int depth)
 {
-	int ok;
+	int ok, more;
 	if (depth > 64)
 		return -1;
 	ws(j);
@@ -139,33 +181,13 @@ static int skip(struct js *j, int depth)
 	if (c == '{' || c == '[') {
 		char close = c == '{' ? '}' : ']';
 		j->p++;
-		ws(j);
-		if (j->p < j->end && *j->p == close) {
-			j->p++;
-			return 0;
-		}
-		for (;;) {
-			if (c == '{') {
-				ws(j);
-				if (str(j, NULL, 0, &ok) < 0)
-					return -1;
-				ws(j);
-				if (j->p >= j->end || *j->p++ != ':')
-					return -1;
-			}
+		for (more = first(j, close); more == 1; more = next(j, close)) {
+			if (c == '{' && member(j, NULL, 0, &ok) < 0)
+				return -1;
 			if (skip(j, depth + 1) < 0)
 				return -1;
-			ws(j);
-			if (j->p >= j->end)
-				return -1;
-			if (*j->p == ',') {
-				j->p++;
-				continue;
-			}
-			if (*j->p++ == close)
-				return 0;
-			return -1;
 		}
+		return more;
 	}
 	// A number, true, false or null.
 	const char *start = j->p;
@@ -174,72 +196,49 @@ static int skip(struct js *j, int depth)
 	return j->p > start ? 0 : -1;
 }
 
+// annotations reads the spec's annotations object, keeping the group
+// annotations' values in found.
+static int annotations(struct js *j, char found[2][NAME_MAX_LEN])
+{
+	char key[64], val[NAME_MAX_LEN];
+	int ok, vok, more;
+	j->p++; // the '{'
+	for (more = first(j, '}'); more == 1; more = next(j, '}')) {
+		if (member(j, key, sizeof(key), &ok) < 0 || str(j, val, sizeof(val), &vok) < 0)
+			return -1;
+		for (int k = 0; k < 2; k++) {
+			if (ok && strcmp(key, group_keys[k]) == 0) {
+				if (!vok)
+					return -1; // escapes or too long: Go decides
+				strcpy(found[k], val);
+			}
+		}
+	}
+	return more;
+}
+
 // find_group sets group to the first group annotation of the spec, if any.
 // It returns -1 when the spec cannot be read as the Go code would.
 static int find_group(const char *spec, size_t len, char *group, size_t cap)
 {
 	struct js j = {spec, spec + len};
-	char key[64], val[NAME_MAX_LEN], found[2][NAME_MAX_LEN] = {"", ""};
-	int ok, vok;
+	char key[64], found[2][NAME_MAX_LEN] = {"", ""};
+	int ok, more;
 	ws(&j);
 	if (j.p >= j.end || *j.p++ != '{')
 		return -1;
-	for (;;) {
-		ws(&j);
-		if (j.p < j.end && *j.p == '}')
-			break;
-		if (str(&j, key, sizeof(key), &ok) < 0)
+	for (more = first(&j, '}'); more == 1; more = next(&j, '}')) {
+		if (member(&j, key, sizeof(key), &ok) < 0)
 			return -1;
-		ws(&j);
-		if (j.p >= j.end || *j.p++ != ':')
-			return -1;
-		ws(&j);
 		if (ok && strcmp(key, "annotations") == 0 && j.p < j.end && *j.p == '{') {
-			j.p++;
-			for (;;) {
-				ws(&j);
-				if (j.p < j.end && *j.p == '}') {
-					j.p++;
-					break;
-				}
-				if (str(&j, key, sizeof(key), &ok) < 0)
-					return -1;
-				ws(&j);
-				if (j.p >= j.end || *j.p++ != ':')
-					return -1;
-				ws(&j);
-				if (str(&j, val, sizeof(val), &vok) < 0)
-					return -1;
-				for (int k = 0; k < 2; k++) {
-					if (ok && strcmp(key, group_keys[k]) == 0) {
-						if (!vok)
-							return -1; // escapes or too long: Go decides
-						strcpy(found[k], val);
-					}
-				}
-				ws(&j);
-				if (j.p < j.end && *j.p == ',') {
-					j.p++;
-					continue;
-				}
-				if (j.p < j.end && *j.p == '}') {
-					j.p++;
-					break;
-				}
+			if (annotations(&j, found) < 0)
 				return -1;
-			}
 		} else if (skip(&j, 0) < 0) {
 			return -1;
 		}
-		ws(&j);
-		if (j.p < j.end && *j.p == ',') {
-			j.p++;
-			continue;
-		}
-		if (j.p < j.end && *j.p == '}')
-			break;
-		return -1;
 	}
+	if (more < 0)
+		return -1;
 	for (int k = 0; k < 2; k++) {
 		if (found[k][0] != 0) {
 			if (strlen(found[k]) >= cap)
