@@ -9,28 +9,19 @@ import (
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
-// defaultOnRunc makes runc's shim the default runtime handler (pods
-// without a runtime_handler): tests written for the default handler then
-// run unchanged on it.
-func defaultOnRunc(c *config.Config) { c.DefaultRuntime = config.RuncRuntimeHandler }
-
 // defaultOnCricketShim makes cricket's shim the default handler, as it is
 // out of the box.
 func defaultOnCricketShim(c *config.Config) { c.DefaultRuntime = config.CricketRuntimeHandler }
 
-// forEachShim runs a test once on containerd's runc shim and once on
-// cricket's, in parallel; configure goes into the test daemon's options.
+// forEachShim runs a test once per runtime handler (see handlers), in
+// parallel, with that handler as the test daemon's default: tests written
+// for the default handler (pods without a runtime_handler) run unchanged
+// on each. configure goes into the test daemon's options.
 func forEachShim(t *testing.T, test func(t *testing.T, configure func(*config.Config))) {
-	for _, s := range []struct {
-		name      string
-		configure func(*config.Config)
-	}{
-		{"runc", defaultOnRunc},
-		{"cricket", defaultOnCricketShim},
-	} {
-		t.Run(s.name, func(t *testing.T) {
+	for _, h := range handlers {
+		t.Run(h, func(t *testing.T) {
 			t.Parallel()
-			test(t, s.configure)
+			test(t, func(c *config.Config) { c.DefaultRuntime = h })
 		})
 	}
 }
