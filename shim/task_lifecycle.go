@@ -201,7 +201,7 @@ func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*em
 	s.log.Debug("shutdown: exiting", "id", r.ID, "now", r.Now)
 	s.shutdownOnce.Do(func() {
 		if s.socket != "" {
-			if err := os.Remove(s.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := removeSocket(s.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 				s.log.Warn("remove shim socket", "path", s.socket, "error", err)
 			}
 		}
