@@ -62,6 +62,16 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	defer lease.Done(done, &retErr)
 	t := steps.Start("pause-create")
 	defer t.Done(m.opts.Log, "sandbox", sb.ID)
+	if m.spawnPauseShim(sb, rt) {
+		defer func() {
+			if retErr != nil {
+				// No task of the pod reached it, or the one that did
+				// failed: nothing keeps it.
+				m.killSandboxShims(sb.ID)
+			}
+		}()
+	}
+	t.Step("shim")
 	ctr, err := m.client.NewContainer(ctx, sb.ID,
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
