@@ -1,7 +1,8 @@
-# cricket — see README.md. Everything here runs as root on Debian 12 with
-# containerd, runc, containernetworking-plugins, busybox-static and, to
-# build cricket's shim, gcc, pkg-config and libseccomp-dev installed
-# (.ci/run installs them).
+# cricket — see README.md. Everything here runs as root on Debian 12; the
+# packages it needs (containerd, runc, CNI plugins, busybox-static, and gcc,
+# pkg-config and libseccomp-dev to build cricket's shim) are installed by
+# contrib/install-deps.sh when missing (make deps, which run, build and
+# test go through).
 GO      ?= go
 BIN     := bin/cricketd
 # cricket's containerd shim (runtime type io.containerd.cricket.v1), next to
@@ -16,29 +17,35 @@ SHIM    := bin/containerd-shim-cricket-v1
 SHIM_FLAGS := -tags "seccomp osusergo netgo" -ldflags '-extldflags "-static"'
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
-# Arguments for `make run`, e.g. RUN_ARGS="--log-level debug".
+# The configuration `make run` uses (pinned sandboxes, the built-in bridge,
+# a managed containerd) and extra flags, e.g. RUN_ARGS="--log-level debug".
+RUN_CONFIG ?= contrib/run.toml
 RUN_ARGS ?=
 
-.PHONY: all build run test lint unit integration kubelet-e2e fuzz leakcheck bench bench-smoke clean
+.PHONY: all deps build run test lint unit integration kubelet-e2e fuzz leakcheck bench bench-smoke clean
 
 all: build
 
-build:
+# The Debian packages cricket needs (see the script); silent when present.
+deps:
+	@contrib/install-deps.sh
+
+build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cricketd
 	CGO_ENABLED=1 $(GO) build $(SHIM_FLAGS) -o $(SHIM) ./cmd/containerd-shim-cricket-v1
 
-# Run cricketd with a managed containerd (started, supervised and stopped by
-# cricketd) on the default socket unix:///run/cricket/cricket.sock. The
-# managed containerd has bin/ first in its PATH: pods on the "cricket"
-# runtime handler run on bin/containerd-shim-cricket-v1.
+# Run cricketd with RUN_CONFIG: a managed containerd (started, supervised
+# and stopped by cricketd), pinned sandboxes and the built-in bridge, on the
+# default socket unix:///run/cricket/cricket.sock. The managed containerd
+# has bin/ first in its PATH: pods run on bin/containerd-shim-cricket-v1.
 run: build
-	./$(BIN) --containerd-managed $(RUN_ARGS)
+	./$(BIN) --config $(RUN_CONFIG) $(RUN_ARGS)
 
 # All tests: formatting and vet, then unit and integration tests with the
 # race detector, then the kubelet suite, then a short side-by-side
 # benchmark so that it cannot rot. Integration tests start their own
 # containerd, registry and cricketd processes.
-test: lint fuzz
+test: deps lint fuzz
 	$(GO) test -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/test/kubelet$$')
 	$(MAKE) kubelet-e2e
 	$(MAKE) bench-smoke

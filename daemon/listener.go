@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/coreos/go-systemd/v22/activation"
-	"golang.org/x/sys/unix"
 )
 
 // criListener is the CRI socket and the lock that proves cricketd owns it.
@@ -32,16 +31,9 @@ func listen(path string) (*criListener, error) {
 		return nil, fmt.Errorf("create socket dir: %w", err)
 	}
 	lockPath := path + ".lock"
-	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	lock, err := holdLock(lockPath, "CRI socket "+path)
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", lockPath, err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another cricketd is already serving on %s (it holds %s)", path, lockPath)
-		}
-		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+		return nil, err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		lock.Close()

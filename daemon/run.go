@@ -52,6 +52,19 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		return err
 	}
 	defer lis.Close()
+	// Then the directories: two daemons on one root or state dir (on
+	// different sockets) would undo each other's work, a managed
+	// containerd first (each stops what it takes for a left-over one).
+	for _, d := range []struct{ dir, what string }{{cfg.Root, "root"}, {cfg.State, "state"}} {
+		if d.what == "state" && filepath.Clean(cfg.State) == filepath.Clean(cfg.Root) {
+			break // one directory, one lock
+		}
+		lock, err := holdLock(filepath.Join(d.dir, "cricketd.lock"), d.what+" directory "+d.dir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 
 	address := cfg.Containerd.Address
 	var shimDirs []string

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pelletier/go-toml/v2"
 	"google.golang.org/grpc/codes"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -131,27 +133,9 @@ func TestSocketOwnershipAndShutdown(t *testing.T) {
 		t.Errorf("socket mode %v, want socket 0660", fi.Mode())
 	}
 
-	// A second daemon on the same socket fails clearly and leaves the
-	// first one serving.
-	self, _ := os.Executable()
-	var out bytes.Buffer
-	cmd := exec.Command(self, "--config", d.ConfigPath)
-	cmd.Env = append(os.Environ(), "CRICKET_TESTRIG_DAEMON=1")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(out.String(), "another cricketd is already serving on "+sock) {
-			t.Fatalf("second daemon: err %v, output %q", err, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("second daemon on the same socket did not exit")
-	}
+	// A second daemon on the same socket fails clearly, naming the first,
+	// and leaves it serving.
+	secondDaemonFails(t, d.ConfigPath, fmt.Sprintf("CRI socket %s is in use by another cricketd, pid %d", sock, d.PID()))
 	if _, err := d.Runtime.Version(d.Ctx(), &runtime.VersionRequest{}); err != nil {
 		t.Fatalf("first daemon stopped answering: %v", err)
 	}
@@ -259,5 +243,73 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool,
 			t.Fatalf("timed out after %s waiting for %s %s", timeout, what, strings.Join(why, "; "))
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// secondDaemonFails runs a second cricketd with the config file at path
+// and expects it to exit with an error that says want.
+func secondDaemonFails(t *testing.T, path, want string) {
+	t.Helper()
+	self, _ := os.Executable()
+	var out bytes.Buffer
+	cmd := exec.Command(self, "--config", path)
+	cmd.Env = append(os.Environ(), "CRICKET_TESTRIG_DAEMON=1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), want) {
+			t.Fatalf("second daemon: err %v, output %q, want %q", err, out.String(), want)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("second daemon did not exit; want it to fail with %q", want)
+	}
+}
+
+// TestSecondDaemonOnSameRoot: a second cricketd on another socket but the
+// same root (or state) directory refuses to start, naming the directory
+// and the first daemon's pid, before it touches anything: the first
+// daemon's managed containerd keeps serving.
+func TestSecondDaemonOnSameRoot(t *testing.T) {
+	t.Parallel()
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Managed: true})
+	pidFile := filepath.Join(d.Config.State, "containerd", "containerd.pid")
+	before, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		edit       func(c *config.Config)
+	}{
+		{"root", fmt.Sprintf("root directory %s is in use by another cricketd, pid %d", d.Config.Root, d.PID()),
+			func(c *config.Config) { c.State = filepath.Join(d.Dir, "state2") }},
+		{"state", fmt.Sprintf("state directory %s is in use by another cricketd, pid %d", d.Config.State, d.PID()),
+			func(c *config.Config) { c.Root = filepath.Join(d.Dir, "root2") }},
+	} {
+		c := *d.Config
+		c.Listen = "unix://" + filepath.Join(d.Dir, tc.name+"-second.sock")
+		tc.edit(&c)
+		b, err := toml.Marshal(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(d.Dir, tc.name+"-second.toml")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		secondDaemonFails(t, path, tc.want)
+	}
+	// The same containerd serves (ImageService calls go through to it).
+	if after, err := os.ReadFile(pidFile); err != nil || string(after) != string(before) {
+		t.Errorf("first daemon's managed containerd: pid %q before, %q after (%v)", before, after, err)
+	}
+	if _, err := d.Images.ListImages(d.Ctx(), &runtime.ListImagesRequest{}); err != nil {
+		t.Fatalf("first daemon's containerd stopped answering: %v", err)
 	}
 }
