@@ -29,6 +29,12 @@ const (
 	DefaultMaxLogLineSize     = 16 * 1024
 )
 
+// DefaultCDISpecDirs are the CDI specification directories, in
+// increasing priority: static specs from packages in /etc/cdi, specs
+// generated at run time (by device plugins and DRA drivers) in
+// /var/run/cdi, which win when both define a device.
+var DefaultCDISpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
+
 // Runtime (shim) types cricket knows: containerd's runc shim, and
 // cricket's own shim (cmd/containerd-shim-cricket-v1, on runc's
 // libcontainer), which the "cricket" handler selects. containerd derives a
@@ -82,6 +88,7 @@ type Config struct {
 	StreamServer StreamServer `toml:"stream_server"`
 	Metrics      Metrics      `toml:"metrics"`
 	Debug        Debug        `toml:"debug"`
+	CDI          CDI          `toml:"cdi"`
 	// DefaultRuntime names the handler (a key of Runtimes) that pods
 	// without a runtime_handler run on.
 	DefaultRuntime string             `toml:"default_runtime"`
@@ -166,6 +173,19 @@ type Debug struct {
 	Address string `toml:"address"`
 }
 
+// CDI configures Container Device Interface devices: a container asks
+// for them by name (CDI_devices, or cdi.k8s.io/ annotations) and gets
+// what the vendor's spec file says (device nodes, env, mounts, hooks).
+type CDI struct {
+	// Enabled off refuses containers that ask for CDI devices (it does
+	// not ignore them: a container must not run without the device it
+	// was promised). Spec files are not read at all.
+	Enabled bool `toml:"enabled"`
+	// SpecDirs are searched for *.json and *.yaml spec files; a device
+	// defined in a later directory wins over an earlier one.
+	SpecDirs []string `toml:"spec_dirs"`
+}
+
 // Runtime is one runtime handler a pod can ask for by name.
 type Runtime struct {
 	// Type is the containerd runtime (shim) name.
@@ -204,6 +224,7 @@ func Default() *Config {
 		},
 		CNI:            CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir, Timeout: Duration(2 * time.Minute)},
 		StreamServer:   StreamServer{Address: "127.0.0.1"},
+		CDI:            CDI{Enabled: true, SpecDirs: append([]string(nil), DefaultCDISpecDirs...)},
 		DefaultRuntime: DefaultRuntimeHandler,
 		Runtimes: map[string]Runtime{
 			RuncRuntimeHandler:    {Type: RuncRuntimeType},
@@ -297,6 +318,14 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamServer.Port < 0 || c.StreamServer.Port > 65535 {
 		return fmt.Errorf("stream_server.port %d: out of range", c.StreamServer.Port)
+	}
+	if c.CDI.Enabled && len(c.CDI.SpecDirs) == 0 {
+		return fmt.Errorf("cdi.spec_dirs is empty: name at least one directory, or set cdi.enabled = false")
+	}
+	for _, dir := range c.CDI.SpecDirs {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("cdi.spec_dirs %q: must be an absolute path", dir)
+		}
 	}
 	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
 		return fmt.Errorf("default_runtime %q: not a configured handler (see [runtimes])", c.DefaultRuntime)

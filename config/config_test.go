@@ -100,6 +100,8 @@ func TestValidate(t *testing.T) {
 		"zero log line size": func(c *Config) { c.MaxContainerLogLineSize = 0 },
 		"bad log level":      func(c *Config) { c.LogLevel = "loud" },
 		"bad sandbox mode":   func(c *Config) { c.SandboxMode = "pauseless" },
+		"no cdi spec dirs":   func(c *Config) { c.CDI.SpecDirs = nil },
+		"relative cdi dir":   func(c *Config) { c.CDI.SpecDirs = []string{"etc/cdi"} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := Default()
@@ -139,4 +141,30 @@ func dump(t *testing.T, c *Config) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+func TestCDIKeys(t *testing.T) {
+	// A file without [cdi] keeps CDI on with the standard directories.
+	cfg, err := Load(write(t, "sandbox_image = \"example.test/pause:1\"\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.CDI.Enabled || strings.Join(cfg.CDI.SpecDirs, ",") != "/etc/cdi,/var/run/cdi" {
+		t.Errorf("cdi without the table = %+v, want enabled with /etc/cdi and /var/run/cdi", cfg.CDI)
+	}
+	cfg, err = Load(write(t, "[cdi]\nenabled = false\nspec_dirs = [\"/opt/cdi\"]\n"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CDI.Enabled || strings.Join(cfg.CDI.SpecDirs, ",") != "/opt/cdi" {
+		t.Errorf("cdi = %+v, want disabled with /opt/cdi only", cfg.CDI)
+	}
+	// Off, no directories are needed.
+	cfg.CDI.SpecDirs = nil
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("disabled CDI without spec_dirs: %v", err)
+	}
 }

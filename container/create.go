@@ -43,13 +43,20 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 	if err := acceptsContainers(sb); err != nil {
 		return "", err
 	}
+	// Before the name is reserved and anything exists: a device that is
+	// unknown (or that CDI cannot inject) fails the call with nothing to
+	// undo.
+	devices, err := m.opts.CDI.Resolve(cfg)
+	if err != nil {
+		return "", err
+	}
 	key := nameKey(cfg.GetMetadata(), sb.Name())
 	return m.names.Create(m.ctx(ctx), key, newID, func(ctx context.Context, id string) error {
-		return m.create(ctx, id, key, sb, cfg)
+		return m.create(ctx, id, key, sb, cfg, devices)
 	})
 }
 
-func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig) (retErr error) {
+func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig, devices *spec.CDIDevices) (retErr error) {
 	t := steps.Start("CreateContainer")
 	defer t.Done(m.opts.Log, "container", id)
 	img, err := m.images.Get(ctx, cfg.GetImage().GetImage())
@@ -141,6 +148,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		UserNS:         userNS(sb),
 		UserNSPath:     sb.NamespacePath(specs.UserNamespace),
 		OOM:            m.opts.OOM,
+		CDI:            devices,
 	}
 	// A creation that fails once the snapshot is prepared (an image
 	// mount whose image_sub_path does not resolve, a spec that cannot be

@@ -35,7 +35,10 @@ type Options struct {
 	// ListBudget bounds what pods and containers together add to list,
 	// status and event responses; nil for no bound.
 	ListBudget *listbudget.Budget
-	Log        *slog.Logger
+	// CDI resolves the CDI devices containers ask for; nil when CDI is
+	// disabled (such containers are refused).
+	CDI *spec.CDI
+	Log *slog.Logger
 }
 
 // Manager runs containers in sandboxes.

@@ -48,6 +48,10 @@ func validate(cfg *runtime.ContainerConfig) error {
 			return err
 		}
 	}
+	// Their syntax only: whether the node has them is for Create.
+	if _, err := spec.CDIDeviceNames(cfg); err != nil {
+		return err
+	}
 	if cfg.GetStopSignal() != runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
 		if _, err := signalOf(cfg.GetStopSignal()); err != nil {
 			return err

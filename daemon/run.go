@@ -144,6 +144,12 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		ListBudget:        listing,
 		Log:               log.With("component", "sandbox"),
 	})
+	var cdiRegistry *spec.CDI
+	if cfg.CDI.Enabled {
+		if cdiRegistry, err = spec.NewCDI(cfg.CDI.SpecDirs, log.With("component", "cdi")); err != nil {
+			return err
+		}
+	}
 	collector := stats.NewCollector(time.Duration(cfg.StatsCollectPeriod), nil, log.With("component", "stats"))
 	containers := container.New(cc, images, sandboxes, container.Options{
 		Root:           cfg.Root,
@@ -157,6 +163,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		Events:         lifecycle,
 		OOM:            oom,
 		ListBudget:     listing,
+		CDI:            cdiRegistry,
 		Log:            log.With("component", "container"),
 	})
 	// Recover before serving: every call must see the state as it was.

@@ -49,6 +49,8 @@ type ContainerInput struct {
 	// Volumes are image volumes backed by host directories.
 	Volumes []specs.Mount
 	OOM     *OOMScore
+	// CDI are the CDI devices the config asks for (see CDI.Resolve).
+	CDI *CDIDevices
 }
 
 // Container returns the spec options of a pod's container.
@@ -110,6 +112,11 @@ func Container(in ContainerInput) ([]oci.SpecOpts, error) {
 	}
 	opts = append(opts, devs...)
 	opts = append(opts, withMounts(in), withCgroupNamespace(sc.GetPrivileged()))
+	if in.CDI != nil {
+		// After the user (device nodes are owned by it) and the mounts
+		// (a device's mount replaces one at the same path).
+		opts = append(opts, withCDI(in.CDI))
+	}
 	return opts, nil
 }
 
