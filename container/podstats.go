@@ -16,7 +16,8 @@ import (
 // PodStats are a pod's resource usage.
 type PodStats struct {
 	// Sample is the pod's cgroup reading: its cgroup parent when kubelet
-	// gave one, else the sum of the pause container and the containers.
+	// gave one, else the sum of the pause container and the containers
+	// (without pressure figures, which do not add up).
 	Sample     *stats.Sample
 	NanoCores  *uint64
 	Interfaces []stats.Interface
@@ -60,6 +61,12 @@ func (m *Manager) PodStats(ctx context.Context, sb *sandbox.Sandbox) (*PodStats,
 	}
 	out := &PodStats{}
 	agg := *sample
+	if !whole {
+		// Stall times do not add up across cgroups (two containers
+		// waiting at once are one pod waiting): only a cgroup holding the
+		// whole pod has pressure figures of the pod.
+		agg.CPUPressure, agg.MemoryPressure, agg.IOPressure = nil, nil, nil
+	}
 	for _, c := range m.store.list(sb.ID) {
 		if c.Status().State != StateRunning {
 			continue

@@ -95,19 +95,31 @@ func (s *Server) RemoveImage(ctx context.Context, r *runtime.RemoveImageRequest)
 	return &runtime.RemoveImageResponse{}, nil
 }
 
-// ImageFsInfo reports the snapshotter filesystem's usage by images and
-// container layers.
+// ImageFsInfo reports the snapshotter filesystem's usage: by images and
+// container layers together (image_filesystems), and by containers'
+// writable layers alone (container_filesystems, as CRI-O reports them).
+//
+// Both live under the snapshotter's root, so both entries name it as their
+// mountpoint: kubelet takes identical mountpoints for one filesystem that
+// is not split and then reads the image entry for both, which is why the
+// image entry counts the writable layers too.
 func (s *Server) ImageFsInfo(ctx context.Context, _ *runtime.ImageFsInfoRequest) (*runtime.ImageFsInfoResponse, error) {
 	u, err := s.Images.FsInfo(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &runtime.ImageFsInfoResponse{ImageFilesystems: []*runtime.FilesystemUsage{{
-		Timestamp:  u.Timestamp.UnixNano(),
-		FsId:       &runtime.FilesystemIdentifier{Mountpoint: u.Mountpoint},
-		UsedBytes:  &runtime.UInt64Value{Value: u.UsedBytes},
-		InodesUsed: &runtime.UInt64Value{Value: u.InodesUsed},
-	}}}, nil
+	fs := func(used image.Usage) *runtime.FilesystemUsage {
+		return &runtime.FilesystemUsage{
+			Timestamp:  u.Timestamp.UnixNano(),
+			FsId:       &runtime.FilesystemIdentifier{Mountpoint: u.Mountpoint},
+			UsedBytes:  &runtime.UInt64Value{Value: used.Bytes},
+			InodesUsed: &runtime.UInt64Value{Value: used.Inodes},
+		}
+	}
+	return &runtime.ImageFsInfoResponse{
+		ImageFilesystems:     []*runtime.FilesystemUsage{fs(u.All)},
+		ContainerFilesystems: []*runtime.FilesystemUsage{fs(u.Writable)},
+	}, nil
 }
 
 func toCRIImage(img *image.Image) *runtime.Image {

@@ -100,6 +100,7 @@ func toPodStats(sb *sandbox.Sandbox, st *container.PodStats) *runtime.PodSandbox
 	if st.NanoCores != nil {
 		linux.Cpu.UsageNanoCores = &runtime.UInt64Value{Value: *st.NanoCores}
 	}
+	linux.Io = addPsi(st.Sample, ts, linux.Cpu, linux.Memory)
 	netUsage := &runtime.NetworkUsage{Timestamp: st.NetTime.UnixNano()}
 	for _, i := range st.Interfaces {
 		u := &runtime.NetworkInterfaceUsage{

@@ -80,6 +80,7 @@ func toContainerStats(c *container.Container, st *container.Stats) *runtime.Cont
 	if st.NanoCores != nil {
 		out.Cpu.UsageNanoCores = &runtime.UInt64Value{Value: *st.NanoCores}
 	}
+	out.Io = addPsi(st.Sample, ts, out.Cpu, out.Memory)
 	if st.MemoryLimit > 0 && st.MemoryLimit < 1<<62 && st.MemoryLimit > st.WorkingSet() {
 		out.Memory.AvailableBytes = &runtime.UInt64Value{Value: st.MemoryLimit - st.WorkingSet()}
 	}

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +15,22 @@ import (
 type FsUsage struct {
 	Timestamp  time.Time
 	Mountpoint string // the snapshotter's root directory
-	UsedBytes  uint64
-	InodesUsed uint64
+	// All is every snapshot: image layers and containers' writable layers,
+	// which share the snapshotter's root and so its filesystem.
+	All Usage
+	// Writable is the containers' writable layers alone (active
+	// snapshots: each container's and pause container's rootfs).
+	Writable Usage
+}
+
+// Usage is bytes and inodes used.
+type Usage struct {
+	Bytes, Inodes uint64
+}
+
+func (u *Usage) add(s snapshots.Usage) {
+	u.Bytes += uint64(s.Size)
+	u.Inodes += uint64(s.Inodes)
 }
 
 // fsUsageCache bounds the cost of FsInfo: summing snapshot usage walks the
@@ -29,8 +44,8 @@ type fsUsageCache struct {
 
 const fsUsageMaxAge = 2 * time.Second
 
-// FsInfo reports the snapshotter's root and the bytes and inodes used by all
-// snapshots in cricket's namespace.
+// FsInfo reports the snapshotter's root and the bytes and inodes used by
+// snapshots in cricket's namespace: all of them, and the writable layers.
 func (s *Service) FsInfo(ctx context.Context) (FsUsage, error) {
 	c := &s.fsUsage
 	c.mu.Lock()
@@ -52,8 +67,12 @@ func (s *Service) FsInfo(ctx context.Context) (FsUsage, error) {
 		if err != nil {
 			return nil // removed while walking
 		}
-		u.UsedBytes += uint64(usage.Size)
-		u.InodesUsed += uint64(usage.Inodes)
+		u.All.add(usage)
+		// An image layer is unpacked into an active snapshot too, before
+		// it is committed: image data, not a writable layer.
+		if info.Kind == snapshots.KindActive && !strings.HasPrefix(info.Name, snapshots.UnpackKeyPrefix+"-") {
+			u.Writable.add(usage)
+		}
 		return nil
 	})
 	if err != nil {

@@ -27,7 +27,8 @@ const (
 // defs are the cAdvisor metrics cricket reports, with cAdvisor's names,
 // types and extra labels. Every metric listed is emitted for every running
 // container (network ones per pod), except block I/O, which exists only
-// for devices the container used with blkio accounting on.
+// for devices the container used with blkio accounting on, and pressure,
+// which exists only where the kernel has PSI and a cgroup v2 hierarchy.
 var defs = []def{
 	{"container_blkio_device_usage_total", "Blkio Device bytes usage.", counter, []string{"device", "major", "minor", "operation"}},
 	{"container_fs_reads_bytes_total", "Cumulative count of bytes read.", counter, []string{"device"}},
@@ -51,6 +52,12 @@ var defs = []def{
 	{"container_memory_working_set_bytes", "Current working set in bytes.", gauge, nil},
 	{"container_memory_failures_total", "Cumulative count of memory allocation failures.", counter, []string{"failure_type", "scope"}},
 	{"container_oom_events_total", "Count of out of memory events observed for the container.", counter, nil},
+	{"container_pressure_cpu_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to CPU congestion.", counter, nil},
+	{"container_pressure_cpu_waiting_seconds_total", "Total time duration tasks in the container have waited due to CPU congestion.", counter, nil},
+	{"container_pressure_memory_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to memory congestion.", counter, nil},
+	{"container_pressure_memory_waiting_seconds_total", "Total time duration tasks in the container have waited due to memory congestion.", counter, nil},
+	{"container_pressure_io_stalled_seconds_total", "Total time duration no tasks in the container could make progress due to IO congestion.", counter, nil},
+	{"container_pressure_io_waiting_seconds_total", "Total time duration tasks in the container have waited due to IO congestion.", counter, nil},
 	{"container_fs_inodes_free", "Number of available Inodes.", gauge, []string{"device"}},
 	{"container_fs_inodes_total", "Number of Inodes.", gauge, []string{"device"}},
 	{"container_fs_limit_bytes", "Number of bytes that can be consumed by the container on this filesystem.", gauge, []string{"device"}},
@@ -115,6 +122,20 @@ func (b *builder) add(name string, v uint64, extra ...string) {
 	})
 }
 
+// addPressure adds a resource's stall times, as cAdvisor names them:
+// "waiting" is the kernel's some line, "stalled" its full line. Where the
+// cgroup has no pressure file, or no full line, the metric is left out.
+func (b *builder) addPressure(resource string, p *Pressure) {
+	if p == nil {
+		return
+	}
+	prefix := "container_pressure_" + resource
+	b.add(prefix+"_waiting_seconds_total", uint64(p.Some.Total/time.Second))
+	if p.Full != nil {
+		b.add(prefix+"_stalled_seconds_total", uint64(p.Full.Total/time.Second))
+	}
+}
+
 // FS is a writable layer's filesystem usage.
 type FS struct {
 	Device                   string
@@ -158,6 +179,9 @@ func ContainerMetrics(in ContainerInput) []*runtime.Metric {
 		b.add("container_memory_failures_total", s.MajorPageFaults, "pgmajfault", scope)
 	}
 	b.add("container_oom_events_total", s.OOMEvents)
+	b.addPressure("cpu", s.CPUPressure)
+	b.addPressure("memory", s.MemoryPressure)
+	b.addPressure("io", s.IOPressure)
 	for _, io := range s.IO {
 		dev := BlockDeviceName(io.Major, io.Minor)
 		maj, mn := strconv.FormatUint(io.Major, 10), strconv.FormatUint(io.Minor, 10)

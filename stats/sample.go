@@ -42,6 +42,9 @@ type Sample struct {
 	OOMEvents       uint64
 	// Block I/O per device (only where blkio accounting is on).
 	IO []DeviceIO
+	// Pressure stall information from the cgroup's v2 directory, nil
+	// where the host has none (see readPressures).
+	CPUPressure, MemoryPressure, IOPressure *Pressure
 }
 
 // DeviceIO is a cgroup's block I/O on one device.
@@ -66,6 +69,16 @@ var ErrGone = errors.New("cgroup is gone")
 // ReadCgroup samples the cgroup at path (a cgroupfs path such as
 // "/kubepods/pod1/<id>"), on cgroup v1 (also in hybrid mode) or v2.
 func ReadCgroup(path string) (*Sample, error) {
+	s, err := readController(path)
+	if err != nil {
+		return nil, err
+	}
+	s.CPUPressure, s.MemoryPressure, s.IOPressure = readPressures(path)
+	return s, nil
+}
+
+// readController reads the figures of the cgroup's controllers.
+func readController(path string) (*Sample, error) {
 	now := time.Now()
 	if cgroups.Mode() == cgroups.Unified {
 		m, err := cgroup2.Load(path)
