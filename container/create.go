@@ -108,8 +108,14 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	u.Push(func(context.Context) error { return removeFile(m.checkpointPath(id)) })
 	u.Push(func(context.Context) error { return removeContainerDir(c.Dir) })
 
+	// The pod's own runtime, as it was created: its containers share its
+	// shim, whatever a reload did to its handler since.
+	rt, err := sandbox.PodRuntime(sb)
+	if err != nil {
+		return err
+	}
 	for _, mt := range cfg.GetMounts() {
-		if mt.GetRecursiveReadOnly() && !m.sandboxes.Features(sb.RuntimeHandler).RecursiveReadOnlyMounts {
+		if mt.GetRecursiveReadOnly() && !m.sandboxes.Features(rt).RecursiveReadOnlyMounts {
 			return fmt.Errorf("mount %q: recursive read-only mounts are not supported by this runtime or kernel: %w", mt.GetContainerPath(), errdefs.ErrInvalidArgument)
 		}
 	}
@@ -127,10 +133,6 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	if mounts, err = idmapMounts(c.Dir, sb, mounts); err != nil {
-		return err
-	}
-	rt, err := m.sandboxes.ResolveRuntime(sb.RuntimeHandler)
-	if err != nil {
 		return err
 	}
 	cgroupsPath := m.sandboxes.CgroupsPath(sb, id)

@@ -12,7 +12,7 @@ import (
 // RuntimeConfig reports the cgroup driver, so kubelet can match it.
 func (s *Server) RuntimeConfig(ctx context.Context, _ *runtime.RuntimeConfigRequest) (*runtime.RuntimeConfigResponse, error) {
 	driver := runtime.CgroupDriver_CGROUPFS
-	if s.Config.CgroupDriver == config.CgroupDriverSystemd {
+	if s.Config.Get().CgroupDriver == config.CgroupDriverSystemd {
 		driver = runtime.CgroupDriver_SYSTEMD
 	}
 	return &runtime.RuntimeConfigResponse{Linux: &runtime.LinuxRuntimeConfiguration{CgroupDriver: driver}}, nil

@@ -3,7 +3,6 @@ package cri
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -49,19 +48,14 @@ func (s *Server) Status(ctx context.Context, r *runtime.StatusRequest) (*runtime
 }
 
 // runtimeHandlers lists the default handler (empty name) first, then every
-// configured handler by name. Features are claimed only once implemented.
+// handler configured now by name. Features are claimed only once
+// implemented.
 func (s *Server) runtimeHandlers() []*runtime.RuntimeHandler {
-	names := make([]string, 0, len(s.Config.Runtimes))
-	for name := range s.Config.Runtimes {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	out := []*runtime.RuntimeHandler{}
-	for _, name := range append([]string{""}, names...) {
-		f := s.Sandboxes.Features(name)
-		out = append(out, &runtime.RuntimeHandler{Name: name, Features: &runtime.RuntimeHandlerFeatures{
-			RecursiveReadOnlyMounts: f.RecursiveReadOnlyMounts,
-			UserNamespaces:          f.UserNamespaces,
+	for _, h := range s.Sandboxes.Handlers() {
+		out = append(out, &runtime.RuntimeHandler{Name: h.Name, Features: &runtime.RuntimeHandlerFeatures{
+			RecursiveReadOnlyMounts: h.Features.RecursiveReadOnlyMounts,
+			UserNamespaces:          h.Features.UserNamespaces,
 		}})
 	}
 	return out
@@ -74,7 +68,8 @@ func (s *Server) statusInfo(ctx context.Context) map[string]string {
 			info[key] = string(b)
 		}
 	}
-	put("config", s.Config)
+	// The configuration in use: what a reload (SIGHUP) applied shows here.
+	put("config", s.Config.Get())
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if v, err := s.Containerd.Version(cctx); err == nil {

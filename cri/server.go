@@ -24,7 +24,8 @@ import (
 
 // Deps are the domain services the facade delegates to.
 type Deps struct {
-	Config     *config.Config
+	// Config is the running configuration, which a reload swaps.
+	Config     *config.Live
 	Containerd *client.Client
 	Images     *image.Service
 	Network    *network.Manager

@@ -12,8 +12,6 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	clog "github.com/containerd/log"
-	"github.com/sirupsen/logrus"
 
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/container"
@@ -37,9 +35,14 @@ const shutdownGrace = 10 * time.Second
 
 // Run serves CRI until ctx is cancelled, then shuts down in order: stop
 // accepting calls, let in-flight calls finish (bounded), close the socket,
-// stop a managed containerd. Containers keep running throughout.
-func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
-	log := newLogger(cfg, logOut)
+// stop a managed containerd. Containers keep running throughout. Each of
+// reloads' signals reloads the config (see reloader).
+func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Reloads) error {
+	// The running config: the services read its reloadable keys from
+	// live; cfg is used below only for what cannot change while running.
+	base := cfg
+	live := config.NewLive(cfg)
+	log := newLogger(live, logOut)
 	for _, dir := range []string{cfg.Root, cfg.State} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return err
@@ -91,6 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		c := *cfg
 		c.Containerd.Address = address
 		cfg = &c
+		live.Swap(cfg)
 	}
 	cc, err := client.New(address,
 		client.WithDefaultNamespace(cfg.Containerd.Namespace),
@@ -108,9 +112,8 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	var opMetrics *metrics.Metrics
 	images, err := image.New(cc, image.Options{
 		Snapshotter:         cfg.Containerd.Snapshotter,
-		RegistryConfigPath:  cfg.Registry.ConfigPath,
+		Config:              live,
 		PullProgressTimeout: time.Duration(cfg.ImagePullProgressTimeout),
-		SandboxImage:        cfg.SandboxImage,
 		OnPull:              func(n int64, d time.Duration, err error) { opMetrics.ObservePull(n, d, err) },
 		Log:                 log.With("component", "image"),
 	})
@@ -134,11 +137,9 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		ContainerdAddress: address,
 		ShimDirs:          shimDirs,
 		Snapshotter:       cfg.Containerd.Snapshotter,
-		SandboxImage:      cfg.SandboxImage,
+		Config:            live,
 		Pinned:            cfg.SandboxMode == config.SandboxModePinned,
 		SystemdCgroup:     cfg.CgroupDriver == config.CgroupDriverSystemd,
-		Runtimes:          cfg.Runtimes,
-		DefaultRuntime:    cfg.DefaultRuntime,
 		OOM:               oom,
 		Events:            lifecycle,
 		ListBudget:        listing,
@@ -230,7 +231,15 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}()
 	defer streams.Stop()
 
-	srv := cri.New(cri.Deps{Config: cfg, Containerd: cc, Images: images, Network: netm,
+	if reloads.Signals != nil {
+		r := &reloader{live: live, base: base, load: reloads.Load, path: reloads.Path, log: log}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); r.run(rctx, reloads.Signals) }()
+		defer func() { cancel(); <-done }()
+	}
+
+	srv := cri.New(cri.Deps{Config: live, Containerd: cc, Images: images, Network: netm,
 		Sandboxes: sandboxes, Containers: containers, Streams: streams, Events: lifecycle, Metrics: opMetrics, Recovered: recovered.Err, Log: log})
 	g := srv.NewGRPCServer()
 	served := make(chan error, 1)
@@ -254,24 +263,6 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 	log.Info("cricketd stopped")
 	return nil
-}
-
-func newLogger(cfg *config.Config, out io.Writer) *slog.Logger {
-	// containerd's client libraries log through logrus; keep their chatter
-	// (every registry fallback, every 404) for debug level.
-	clog.L.Logger.SetOutput(out)
-	if cfg.LogLevel == "debug" {
-		clog.L.Logger.SetLevel(logrus.DebugLevel)
-	} else {
-		clog.L.Logger.SetLevel(logrus.WarnLevel)
-	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(out, opts))
-	}
-	return slog.New(slog.NewTextHandler(out, opts))
 }
 
 // countStates counts objects by state for the metrics endpoint.

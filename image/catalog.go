@@ -29,6 +29,7 @@ func (s *Service) catalog(ctx context.Context) (*catalog, error) {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
 	cat := &catalog{byID: map[string]*Image{}, byName: map[string]*Image{}}
+	pinned := s.sandboxImage()
 	for _, r := range recs {
 		ci, err := s.content.get(ctx, r.Target)
 		if errdefs.IsNotFound(err) {
@@ -54,7 +55,7 @@ func (s *Service) catalog(ctx context.Context) (*catalog, error) {
 		}
 		img.records = append(img.records, r)
 		cat.byName[r.Name] = img
-		for _, name := range s.addReferences(img, r) {
+		for _, name := range addReferences(img, r, pinned) {
 			cat.byName[name] = img
 		}
 	}
@@ -68,8 +69,9 @@ func (s *Service) catalog(ctx context.Context) (*catalog, error) {
 }
 
 // addReferences records what one image record says about its image and
-// returns the repo digest it implies, which also names the image.
-func (s *Service) addReferences(img *Image, r images.Image) []string {
+// returns the repo digest it implies, which also names the image. A
+// record named sandboxImage makes the image pinned.
+func addReferences(img *Image, r images.Image, sandboxImage string) []string {
 	if r.Labels[PinnedLabel] == "true" {
 		img.Pinned = true
 	}
@@ -77,7 +79,7 @@ func (s *Service) addReferences(img *Image, r images.Image) []string {
 	switch kind {
 	case kindTag:
 		img.RepoTags = append(img.RepoTags, named.String())
-		if r.Name == s.sandboxImage {
+		if r.Name == sandboxImage {
 			img.Pinned = true
 		}
 		if d, err := reference.WithDigest(reference.TrimNamed(named), r.Target.Digest); err == nil {
@@ -86,7 +88,7 @@ func (s *Service) addReferences(img *Image, r images.Image) []string {
 		}
 	case kindDigest:
 		img.RepoDigests = append(img.RepoDigests, named.String())
-		if r.Name == s.sandboxImage {
+		if r.Name == sandboxImage {
 			img.Pinned = true
 		}
 	}

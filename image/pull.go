@@ -97,7 +97,9 @@ func (s *Service) putRecord(ctx context.Context, name string, target ocispec.Des
 func (s *Service) resolver(ctx context.Context, named reference.Named, auth *Auth, tracker *progressTracker) remotes.Resolver {
 	refHost := reference.Domain(named)
 	hosts := config.ConfigureHosts(ctx, config.HostOptions{
-		HostDir: config.HostDirFromRoot(s.opts.RegistryConfigPath),
+		// Read per pull: a reload's new directory applies from the
+		// next pull on.
+		HostDir: config.HostDirFromRoot(s.opts.Config.Get().Registry.ConfigPath),
 		Credentials: func(host string) (string, string, error) {
 			return auth.credentials(refHost, host)
 		},

@@ -7,23 +7,27 @@ package image
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+
+	"github.com/cricket-cri/cricket/config"
 )
 
 // Options configure the image Service.
 type Options struct {
 	// Snapshotter images are unpacked into.
 	Snapshotter string
-	// RegistryConfigPath is a containerd-style hosts.toml directory.
-	RegistryConfigPath string
+	// Config is the running configuration, read at the time of use:
+	// registry.config_path (a containerd-style hosts.toml directory) by
+	// every pull as it starts, sandbox_image (reported pinned) by every
+	// listing.
+	Config *config.Live
 	// PullProgressTimeout cancels a pull that receives nothing for this long.
 	PullProgressTimeout time.Duration
-	// SandboxImage is reported pinned.
-	SandboxImage string
 	// OnPull, if set, is told about every pull: bytes downloaded,
 	// duration and outcome.
 	OnPull func(bytes int64, d time.Duration, err error)
@@ -32,13 +36,14 @@ type Options struct {
 
 // Service implements the CRI image operations. Safe for concurrent use.
 type Service struct {
-	client       *client.Client
-	opts         Options
-	platform     platforms.MatchComparer
-	sandboxImage string // normalized
-	content      *contentCache
-	pulls        flights
-	fsUsage      fsUsageCache
+	client   *client.Client
+	opts     Options
+	platform platforms.MatchComparer
+	// pinnedName caches the sandbox image's normalized name.
+	pinnedName atomic.Pointer[normalizedRef]
+	content    *contentCache
+	pulls      flights
+	fsUsage    fsUsageCache
 }
 
 // New returns an image Service on a connected containerd client whose
@@ -47,17 +52,15 @@ func New(c *client.Client, opts Options) (*Service, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	named, err := ParseRef(opts.SandboxImage)
-	if err != nil {
+	if _, err := ParseRef(opts.Config.Get().SandboxImage); err != nil {
 		return nil, err
 	}
 	platform := platforms.Default()
 	return &Service{
-		client:       c,
-		opts:         opts,
-		platform:     platform,
-		sandboxImage: named.String(),
-		content:      newContentCache(c.ContentStore(), platform),
+		client:   c,
+		opts:     opts,
+		platform: platform,
+		content:  newContentCache(c.ContentStore(), platform),
 	}, nil
 }
 

@@ -32,12 +32,9 @@ var features struct {
 	m  map[string]Features // by OCI runtime binary
 }
 
-// Features probes (once per OCI runtime binary) what a handler supports.
-func (m *Manager) Features(handler string) Features {
-	rt, err := m.ResolveRuntime(handler)
-	if err != nil {
-		return Features{}
-	}
+// Features probes (once per OCI runtime binary) what a resolved runtime
+// supports: a handler's (Handlers) or a pod's own (Sandbox.Runtime).
+func (m *Manager) Features(rt Runtime) Features {
 	bin := rt.Options.GetBinaryName()
 	if rt.Type == config.CricketRuntimeType {
 		// cricket's shim runs no OCI runtime binary: it is built on

@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 
-	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/events"
@@ -38,17 +35,17 @@ type Options struct {
 	ContainerdAddress string
 	// ShimDirs are searched for shim binaries before PATH: the
 	// directories a managed containerd has first in its PATH.
-	ShimDirs     []string
-	Snapshotter  string
-	SandboxImage string
+	ShimDirs    []string
+	Snapshotter string
+	// Config is the running configuration: the sandbox image, the
+	// runtime handlers and the default handler are read from it when a
+	// pod is created, so a reload applies to the pods created after it.
+	Config *config.Live
 	// Pinned holds pods' namespaces without a pause process where the
 	// pod needs none (sandbox_mode = "pinned").
 	Pinned        bool
 	SystemdCgroup bool
-	Runtimes      map[string]config.Runtime
-	// DefaultRuntime is the handler of pods that name none.
-	DefaultRuntime string
-	OOM            *spec.OOMScore
+	OOM           *spec.OOMScore
 	// Events receives lifecycle events for GetContainerEvents.
 	Events *events.Broker
 	// ListBudget bounds what pods and containers together add to list,
@@ -107,35 +104,6 @@ func (m *Manager) ctx(ctx context.Context) context.Context {
 
 func (m *Manager) checkpointPath(id string) string {
 	return filepath.Join(m.opts.Root, "sandboxes", id+".json")
-}
-
-// Runtime is a resolved runtime handler.
-type Runtime struct {
-	Handler string
-	Type    string
-	Options *runcoptions.Options
-}
-
-// ResolveRuntime maps a CRI runtime handler name to a configured runtime;
-// the empty name is the default handler.
-func (m *Manager) ResolveRuntime(handler string) (Runtime, error) {
-	name := handler
-	if name == "" {
-		name = m.opts.DefaultRuntime
-	}
-	rt, ok := m.opts.Runtimes[name]
-	if !ok {
-		return Runtime{}, fmt.Errorf("runtime handler %q is not configured (see [runtimes] in the config): %w", handler, errdefs.ErrInvalidArgument)
-	}
-	return Runtime{
-		Handler: handler,
-		Type:    rt.Type,
-		Options: &runcoptions.Options{
-			BinaryName:    rt.BinaryName,
-			Root:          rt.Root,
-			SystemdCgroup: rt.SystemdCgroup || m.opts.SystemdCgroup,
-		},
-	}, nil
 }
 
 // CgroupsPath returns the cgroups path for a process of sandbox sb.

@@ -30,10 +30,7 @@ const stopTimeout = 30 * time.Second
 
 func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Image) (_ uint32, retErr error) {
 	m := p.m
-	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
-	if err != nil {
-		return 0, err
-	}
+	rt := sb.Runtime
 	specOpts, err := spec.Sandbox(spec.SandboxInput{
 		ID:        sb.ID,
 		Config:    sb.Config,

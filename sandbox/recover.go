@@ -106,6 +106,15 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 // restore puts a checkpointed sandbox back into the store with its current
 // state.
 func (m *Manager) restore(ctx context.Context, sb *Sandbox) {
+	if sb.Runtime.Type == "" {
+		// A checkpoint written before pods recorded their runtime: the
+		// handler as configured now is the best guess of it.
+		if rt, err := m.ResolveRuntime(sb.RuntimeHandler); err == nil {
+			sb.Runtime = rt
+		} else {
+			m.opts.Log.Warn("sandbox's runtime handler is not configured; its containers keep running but it gets no new ones", "sandbox", sb.ID, "error", err)
+		}
+	}
 	running, err := m.controllerOf(sb).Running(ctx, sb)
 	if err != nil {
 		m.opts.Log.Warn("cannot tell whether sandbox is running; reporting it NOTREADY", "sandbox", sb.ID, "error", err)

@@ -26,7 +26,12 @@ func (m *Manager) Run(ctx context.Context, cfg *runtime.PodSandboxConfig, handle
 	if err := validate(cfg); err != nil {
 		return "", err
 	}
-	if _, err := m.ResolveRuntime(handler); err != nil {
+	// The handler and the sandbox image are read from the running
+	// configuration once, here: a reload during the creation does not
+	// change them half-way.
+	running := m.opts.Config.Get()
+	rt, err := m.resolveRuntime(running, handler)
+	if err != nil {
 		return "", err
 	}
 	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() != runtime.NamespaceMode_NODE {
@@ -35,15 +40,16 @@ func (m *Manager) Run(ctx context.Context, cfg *runtime.PodSandboxConfig, handle
 		}
 	}
 	return m.names.Create(m.ctx(ctx), nameKey(cfg.GetMetadata()), newID, func(ctx context.Context, id string) error {
-		return m.create(ctx, id, cfg, handler)
+		return m.create(ctx, id, cfg, rt, running.SandboxImage)
 	})
 }
 
-func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandboxConfig, handler string) (retErr error) {
+func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandboxConfig, rt Runtime, sandboxImage string) (retErr error) {
 	sb := &Sandbox{
 		ID:             id,
 		Config:         cfg,
-		RuntimeHandler: handler,
+		RuntimeHandler: rt.Handler,
+		Runtime:        rt,
 		CreatedAt:      time.Now(),
 		CgroupParent:   cfg.GetLinux().GetCgroupParent(),
 		Dir:            filepath.Join(m.opts.State, "sandboxes", id),
@@ -73,8 +79,8 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	var img *image.Image
 	if !sb.Pinned {
 		var err error
-		if img, err = m.images.Ensure(ctx, m.opts.SandboxImage); err != nil {
-			return fmt.Errorf("sandbox image %s: %w", m.opts.SandboxImage, err)
+		if img, err = m.images.Ensure(ctx, sandboxImage); err != nil {
+			return fmt.Errorf("sandbox image %s: %w", sandboxImage, err)
 		}
 		sb.Image = img.ID
 		t.Step("image")

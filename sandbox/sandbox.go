@@ -54,6 +54,10 @@ type Sandbox struct {
 	// Pinned is set when no pause process holds the pod's namespaces:
 	// they are bind mounts under Dir/ns (see pinnedController).
 	Pinned bool
+	// Runtime is what RuntimeHandler resolved to when the pod was
+	// created; its containers run on it whatever a reload did to the
+	// handler since (see PodRuntime).
+	Runtime Runtime
 	// listCharge is the sandbox's share of the list budget, returned
 	// when it is removed.
 	listCharge *listbudget.Charge
@@ -192,6 +196,9 @@ type record struct {
 	Image          string
 	Pinned         bool   `json:",omitempty"`
 	ShimAddress    string `json:",omitempty"`
+	// Runtime is the runtime the handler resolved to at creation; nil in
+	// checkpoints written before it was recorded.
+	Runtime *runtimeRecord `json:",omitempty"`
 	// Creating is set until RunPodSandbox finished: a record still
 	// creating after a crash is rolled back at start-up.
 	Creating      bool
@@ -224,7 +231,7 @@ func (s *Sandbox) record(creating bool) (*record, error) {
 		return nil, err
 	}
 	return &record{
-		ID: s.ID, Config: cfg, RuntimeHandler: s.RuntimeHandler, CreatedAt: s.CreatedAt,
+		ID: s.ID, Config: cfg, RuntimeHandler: s.RuntimeHandler, Runtime: s.Runtime.record(), CreatedAt: s.CreatedAt,
 		NetNSPath: s.NetNSPath, CgroupParent: s.CgroupParent, Dir: s.Dir, Image: s.Image,
 		Pinned: s.Pinned, ShimAddress: s.shimAddress, Creating: creating, State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs,
 		CNIResult: s.cniResult, NetAttached: s.netAttached, ExitedAt: s.exitedAt,
@@ -246,7 +253,7 @@ func (r *record) sandbox() (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox %s: decode resources: %w", r.ID, err)
 	}
 	return &Sandbox{
-		ID: r.ID, Config: cfg, RuntimeHandler: r.RuntimeHandler, CreatedAt: r.CreatedAt,
+		ID: r.ID, Config: cfg, RuntimeHandler: r.RuntimeHandler, Runtime: r.Runtime.runtime(r.RuntimeHandler), CreatedAt: r.CreatedAt,
 		NetNSPath: r.NetNSPath, CgroupParent: r.CgroupParent, Dir: r.Dir, Image: r.Image,
 		Pinned: r.Pinned, shimAddress: r.ShimAddress, state: r.State, pid: r.PID, ip: r.IP, additionalIPs: r.AdditionalIPs, cniResult: r.CNIResult,
 		netAttached: r.NetAttached, exitedAt: r.ExitedAt, overhead: overhead, resources: resources,

@@ -37,10 +37,7 @@ import (
 // whose start protocol cricketd does not know (see aheadShims) gets no
 // shim ahead (containerd spawns one with its first container).
 func (m *Manager) startShim(ctx context.Context, sb *Sandbox) (string, error) {
-	rt, err := m.ResolveRuntime(sb.RuntimeHandler)
-	if err != nil {
-		return "", err
-	}
+	rt := sb.Runtime
 	name, ok := aheadShims[rt.Type]
 	if !ok || m.opts.ContainerdAddress == "" {
 		return "", nil
