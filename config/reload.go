@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"slices"
 	"strings"
 )
 
@@ -19,18 +20,19 @@ import (
 //     keep the pause container they have.
 //   - registry.config_path: the hosts directory of pulls that start from
 //     then on; a pull under way finishes with the directory it started with.
+//   - cdi.spec_dirs: the CDI devices containers created from then on can
+//     ask for (the directories' specs are loaded at the reload); running
+//     containers keep what was injected. cdi.enabled cannot change.
 //   - default_runtime, runtimes: the handlers RunPodSandbox accepts and
 //     Status lists. A pod keeps the runtime it was created with (recorded
 //     in its checkpoint): its containers go on running, and new ones are
 //     created in it, on that runtime even when its handler was changed or
 //     removed; only new pods are refused a removed handler.
-//
-// The CDI branch adds its spec directories here and in MergeReloadable
-// (and applies them in daemon's applyCDISpecDirs).
 var ReloadableKeys = []string{
 	"log_level",
 	"sandbox_image",
 	"registry.config_path",
+	"cdi.spec_dirs",
 	"default_runtime",
 	"runtimes",
 }
@@ -53,6 +55,7 @@ func MergeReloadable(running, loaded *Config) *Config {
 	next.LogLevel = loaded.LogLevel
 	next.SandboxImage = loaded.SandboxImage
 	next.Registry.ConfigPath = loaded.Registry.ConfigPath
+	next.CDI.SpecDirs = slices.Clone(loaded.CDI.SpecDirs)
 	next.DefaultRuntime = loaded.DefaultRuntime
 	next.Runtimes = maps.Clone(loaded.Runtimes)
 	return &next

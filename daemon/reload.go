@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/image"
+	"github.com/cricket-cri/cricket/spec"
 )
 
 // Reloads is how a running cricketd is asked to read its config again
@@ -34,6 +36,8 @@ type reloader struct {
 	load func() (*config.Config, error)
 	path string
 	log  *slog.Logger
+	// cdi is the CDI registry (nil: CDI is disabled).
+	cdi *spec.CDI
 }
 
 // run reloads for every signal until ctx ends.
@@ -83,7 +87,7 @@ func (r *reloader) reload(ctx context.Context) {
 	old := r.live.Swap(plan.Next)
 	r.base = plan.NextBase
 	applyClientLogLevel(plan.Next.LogLevel)
-	applyCDISpecDirs(old, plan.Next)
+	r.applyCDISpecDirs(old, plan.Next)
 	if !before {
 		r.log.Info("config reloaded", "config", r.path, "changed", changed)
 	}
@@ -98,10 +102,11 @@ func checkReloaded(cfg *config.Config) error {
 	return nil
 }
 
-// applyCDISpecDirs is where a reload applies the CDI spec directories:
-// the CDI branch refreshes its device registry from next's directories
-// here (after adding the key to config.ReloadableKeys and
-// config.MergeReloadable, and checking the directories in checkReloaded,
-// so that a bad value refuses the whole reload). Without CDI there is
-// nothing to apply.
-func applyCDISpecDirs(old, next *config.Config) {}
+// applyCDISpecDirs points the CDI registry at next's spec directories
+// (Validate checked them, so a bad value refused the whole reload).
+// Without CDI there is nothing to apply.
+func (r *reloader) applyCDISpecDirs(old, next *config.Config) {
+	if r.cdi != nil && !slices.Equal(old.CDI.SpecDirs, next.CDI.SpecDirs) {
+		r.cdi.SetDirs(next.CDI.SpecDirs)
+	}
+}

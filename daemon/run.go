@@ -232,7 +232,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 	defer streams.Stop()
 
 	if reloads.Signals != nil {
-		r := &reloader{live: live, base: base, load: reloads.Load, path: reloads.Path, log: log}
+		r := &reloader{live: live, base: base, load: reloads.Load, path: reloads.Path, log: log, cdi: cdiRegistry}
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); r.run(rctx, reloads.Signals) }()

@@ -63,6 +63,24 @@ func NewCDI(dirs []string, log *slog.Logger) (*CDI, error) {
 	return r, nil
 }
 
+// SetDirs switches the registry to other spec directories (a config
+// reload) and loads their specs at once.
+func (r *CDI) SetDirs(dirs []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if slices.Equal(dirs, r.dirs) {
+		return
+	}
+	now, st := time.Now(), readCDIDirState(dirs)
+	// Configure loads the new directories' specs (no watcher: see CDI).
+	if err := r.cache.Configure(cdi.WithSpecDirs(dirs...)); err != nil {
+		r.log.Warn("CDI spec directories", "dirs", dirs, "error", err)
+	}
+	r.dirs, r.loaded, r.loadedAt = slices.Clone(dirs), st, now
+	r.report()
+	r.log.Info("CDI spec directories changed", "dirs", dirs, "devices", len(r.cache.ListDevices()))
+}
+
 // refreshIfChanged reloads the specs if the directories differ from what
 // was loaded, or were read too close to a change to tell (see
 // cdiTimestampSlack).

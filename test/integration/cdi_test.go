@@ -326,5 +326,33 @@ devices:
 		removePod(t, d, podID)
 	})
 
+	t.Run("spec dirs reload on SIGHUP", func(t *testing.T) {
+		podID, pod := r.pod(t, "cdi-reload", config.DefaultRuntimeHandler)
+		extra := t.TempDir()
+		spec := `{"cdiVersion": "0.6.0", "kind": "vendor.test/extra", "devices": [{"name": "dev0", "containerEdits": {"env": ["CDI_EXTRA=yes"]}}]}`
+		if err := os.WriteFile(filepath.Join(extra, "extra.json"), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ask := func(name string) *runtime.ContainerConfig {
+			return withCDIDevices(ctrConfig(name, r.img, "sleep", "3600"), "vendor.test/extra=dev0")
+		}
+		if _, err := r.create(podID, pod, ask("before")); codeOf(err) != codes.InvalidArgument {
+			t.Fatalf("a device of a directory not configured: %v; want InvalidArgument", err)
+		}
+		d.WriteConfig(t, d.ConfigWith(t, func(c *config.Config) { c.CDI.SpecDirs = []string{r.specDir, extra} }))
+		d.Reload(t)
+		line := waitLogLine(t, d, `msg="config reloaded"`, 1)
+		if want := "cdi.spec_dirs: [" + r.specDir + "] → [" + r.specDir + ", " + extra + "]"; !strings.Contains(line, want) {
+			t.Errorf("reload line %q does not say %q", line, want)
+		}
+		after := runContainer(t, d, podID, pod, ask("after"))
+		if env := execOut(t, d, after, "env"); !strings.Contains(env, "CDI_EXTRA=yes") {
+			t.Errorf("env of a container asking for a device of the reloaded directory: %q", env)
+		}
+		stopAndRemoveContainer(t, d, after)
+		stopPod(t, d, podID)
+		removePod(t, d, podID)
+	})
+
 	checkNoLeaks(t, d, r.base)
 }
