@@ -89,6 +89,7 @@ type Config struct {
 	Metrics      Metrics      `toml:"metrics"`
 	Debug        Debug        `toml:"debug"`
 	CDI          CDI          `toml:"cdi"`
+	Tracing      Tracing      `toml:"tracing"`
 	// DefaultRuntime names the handler (a key of Runtimes) that pods
 	// without a runtime_handler run on.
 	DefaultRuntime string             `toml:"default_runtime"`
@@ -186,6 +187,23 @@ type CDI struct {
 	SpecDirs []string `toml:"spec_dirs"`
 }
 
+// Tracing configures OpenTelemetry tracing of CRI calls and of the
+// containerd calls made under them (see package tracing).
+type Tracing struct {
+	// Endpoint is the host:port of an OTLP/gRPC collector; empty turns
+	// tracing off (no exporter, no spans).
+	Endpoint string `toml:"endpoint"`
+	// SamplingRatio is the share of traces recorded (0 to 1) when a call
+	// arrives without a sampled parent; a caller's decision (kubelet's
+	// traceparent) is followed.
+	SamplingRatio float64 `toml:"sampling_ratio"`
+	// ServiceName is the service.name resource attribute of the spans.
+	ServiceName string `toml:"service_name"`
+	// Insecure sends spans without TLS (a collector on the node or
+	// loopback); otherwise TLS against the system's CAs.
+	Insecure bool `toml:"insecure"`
+}
+
 // Runtime is one runtime handler a pod can ask for by name.
 type Runtime struct {
 	// Type is the containerd runtime (shim) name.
@@ -225,6 +243,7 @@ func Default() *Config {
 		CNI:            CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}, ConfDir: DefaultCNIConfDir, Timeout: Duration(2 * time.Minute)},
 		StreamServer:   StreamServer{Address: "127.0.0.1"},
 		CDI:            CDI{Enabled: true, SpecDirs: append([]string(nil), DefaultCDISpecDirs...)},
+		Tracing:        Tracing{SamplingRatio: 1, ServiceName: "cricket"},
 		DefaultRuntime: DefaultRuntimeHandler,
 		Runtimes: map[string]Runtime{
 			RuncRuntimeHandler:    {Type: RuncRuntimeType},
@@ -326,6 +345,9 @@ func (c *Config) Validate() error {
 		if !filepath.IsAbs(dir) {
 			return fmt.Errorf("cdi.spec_dirs %q: must be an absolute path", dir)
 		}
+	}
+	if err := c.Tracing.validate(); err != nil {
+		return err
 	}
 	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
 		return fmt.Errorf("default_runtime %q: not a configured handler (see [runtimes])", c.DefaultRuntime)

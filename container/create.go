@@ -90,7 +90,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	var u undo.Stack
 	defer func() {
 		if retErr != nil {
-			u.Run(func(err error) { m.opts.Log.Error("undo failed container creation", "container", id, "error", err) })
+			u.Run(ctx, func(err error) { m.opts.Log.Error("undo failed container creation", "container", id, "error", err) })
 		}
 	}()
 	// Its share of the list budget before anything exists: a container

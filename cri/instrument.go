@@ -17,7 +17,10 @@ import (
 
 // instrument is the one decorator every CRI call passes through: it turns
 // panics into Internal errors, maps domain errors to gRPC codes, logs each
-// failed call once (and, at debug level, every call with its duration).
+// failed call once (and, at debug level, every call with its duration),
+// and names the pod and container of a call on its trace span (the span
+// itself comes from the gRPC stats handler that package tracing installs
+// when tracing is on, so that it also covers the decoding of messages).
 type instrument struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil when metrics are off
@@ -30,6 +33,7 @@ func (in *instrument) unary(ctx context.Context, req any, info *grpc.UnaryServer
 			err = in.panicked(info.FullMethod, r)
 		}
 		err = toStatus(err)
+		annotate(ctx, req, resp)
 		in.done(ctx, info.FullMethod, start, err)
 	}()
 	return handler(ctx, req)
@@ -56,11 +60,18 @@ func (in *instrument) done(ctx context.Context, method string, start time.Time, 
 	rpc := path.Base(method)
 	d := time.Since(start)
 	in.metrics.ObserveRPC(rpc, status.Code(err).String(), d)
-	if err != nil {
-		in.log.LogAttrs(ctx, slog.LevelError, "CRI call failed", slog.String("rpc", rpc),
-			slog.String("code", status.Code(err).String()), slog.String("error", status.Convert(err).Message()),
-			slog.Duration("duration", d))
+	if err == nil && !in.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	in.log.LogAttrs(ctx, slog.LevelDebug, "CRI call", slog.String("rpc", rpc), slog.Duration("duration", d))
+	level, msg := slog.LevelDebug, "CRI call"
+	attrs := []slog.Attr{slog.String("rpc", rpc)}
+	if err != nil {
+		level, msg = slog.LevelError, "CRI call failed"
+		attrs = append(attrs, slog.String("code", status.Code(err).String()), slog.String("error", status.Convert(err).Message()))
+	}
+	attrs = append(attrs, slog.Duration("duration", d))
+	if a, ok := traceAttr(ctx); ok {
+		attrs = append(attrs, a)
+	}
+	in.log.LogAttrs(ctx, level, msg, attrs...)
 }

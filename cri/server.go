@@ -77,7 +77,9 @@ const MaxMsgSize = 16 << 20
 const ListBudgetBytes = MaxMsgSize / 4 * 3
 
 // NewGRPCServer returns a gRPC server with the instrumentation decorator
-// installed and the CRI services registered.
+// installed and the CRI services registered. opts come first: the daemon
+// passes tracing's stats handler, which starts each call's span before
+// the decorator runs.
 func (s *Server) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	in := &instrument{log: s.Log, metrics: s.Metrics}
 	opts = append(opts,

@@ -28,10 +28,15 @@ import (
 	"github.com/cricket-cri/cricket/spec"
 	"github.com/cricket-cri/cricket/stats"
 	"github.com/cricket-cri/cricket/stream"
+	"github.com/cricket-cri/cricket/tracing"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish after a signal.
 const shutdownGrace = 10 * time.Second
+
+// tracingFlushTimeout bounds exporting the last spans at shutdown: an
+// unreachable collector must not hold up a restart.
+const tracingFlushTimeout = 5 * time.Second
 
 // Run serves CRI until ctx is cancelled, then shuts down in order: stop
 // accepting calls, let in-flight calls finish (bounded), close the socket,
@@ -96,11 +101,28 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 		cfg = &c
 		live.Swap(cfg)
 	}
+	// Tracing before the containerd client, whose connection carries its
+	// stats handler; shut down last (deferred first), after the CRI server
+	// has finished its calls, so that their spans are exported.
+	tr, err := tracing.New(cfg.Tracing, version.String(), log.With("component", "tracing"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := tr.Shutdown(tracingFlushTimeout); err != nil {
+			log.Warn("tracing shutdown", "error", err)
+		}
+	}()
+	if tr.Enabled() {
+		log.Info("tracing CRI and containerd calls", "endpoint", cfg.Tracing.Endpoint,
+			"sampling_ratio", cfg.Tracing.SamplingRatio, "insecure", cfg.Tracing.Insecure)
+	}
 	cc, err := client.New(address,
 		client.WithDefaultNamespace(cfg.Containerd.Namespace),
 		// Short reconnect backoff: after a containerd restart, calls should
 		// succeed again within seconds.
 		client.WithTimeout(2*time.Second),
+		client.WithExtraDialOpts(tr.DialOptions()),
 	)
 	if err != nil {
 		return fmt.Errorf("containerd client for %s: %w", address, err)
@@ -241,7 +263,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 
 	srv := cri.New(cri.Deps{Config: live, Containerd: cc, Images: images, Network: netm,
 		Sandboxes: sandboxes, Containers: containers, Streams: streams, Events: lifecycle, Metrics: opMetrics, Recovered: recovered.Err, Log: log})
-	g := srv.NewGRPCServer()
+	g := srv.NewGRPCServer(tr.ServerOptions()...)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
 	log.Info("cricketd serving CRI", "version", version.String(), "listen", cfg.SocketPath(), "streaming", streams.Addr(),

@@ -62,7 +62,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	t := steps.Start("RunPodSandbox")
 	defer func() {
 		if retErr != nil {
-			u.Run(func(err error) { m.opts.Log.Error("undo failed sandbox creation", "sandbox", id, "error", err) })
+			u.Run(ctx, func(err error) { m.opts.Log.Error("undo failed sandbox creation", "sandbox", id, "error", err) })
 		}
 		t.Done(m.opts.Log, "sandbox", id)
 	}()

@@ -16,10 +16,12 @@ type Stack []func(context.Context) error
 // Push adds a cleanup to run if the creation fails.
 func (s *Stack) Push(f func(context.Context) error) { *s = append(*s, f) }
 
-// Run runs the cleanups newest first, on a fresh context (the caller's may
-// be the reason for the failure), reporting each error to log.
-func (s Stack) Run(log func(error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+// Run runs the cleanups newest first, reporting each error to log. They
+// run without ctx's cancellation and deadline (the caller's may be the
+// reason for the failure) but with its values, so that the containerd
+// calls of the clean-up appear in the failed call's trace.
+func (s Stack) Run(ctx context.Context, log func(error)) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), Timeout)
 	defer cancel()
 	for i := len(s) - 1; i >= 0; i-- {
 		if err := s[i](ctx); err != nil {
