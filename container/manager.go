@@ -14,6 +14,7 @@ import (
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/listbudget"
 	"github.com/cricket-cri/cricket/internal/reserve"
+	"github.com/cricket-cri/cricket/nri"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 	"github.com/cricket-cri/cricket/stats"
@@ -35,7 +36,9 @@ type Options struct {
 	// ListBudget bounds what pods and containers together add to list,
 	// status and event responses; nil for no bound.
 	ListBudget *listbudget.Budget
-	Log        *slog.Logger
+	// NRI relays container events to NRI plugins; nil when NRI is off.
+	NRI *nri.NRI
+	Log *slog.Logger
 }
 
 // Manager runs containers in sandboxes.

@@ -184,3 +184,16 @@ func (n *NRI) domainOf() Domain {
 	defer n.dmu.Unlock()
 	return n.domain
 }
+
+// BlockSync keeps plugins from registering until the returned function
+// is called, so that a registering plugin sees a creation in flight whole
+// or not at all. It must not be held twice on one path, nor taken while
+// an event is being relayed.
+func (n *NRI) BlockSync() (unblock func()) {
+	if n == nil {
+		return noop
+	}
+	return n.a.BlockPluginSync().Unblock
+}
+
+func noop() {}
