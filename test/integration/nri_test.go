@@ -204,6 +204,16 @@ func TestNRIPluginSeesALifeAndAdjustsIt(t *testing.T) {
 	if _, err := os.Stat(socket); !os.IsNotExist(err) {
 		t.Errorf("NRI socket after shutdown: %v, want it removed", err)
 	}
+	noRaces(t, d)
+}
+
+// noRaces fails the test if the race detector reported on the stopped
+// daemon (the test binary, and so cricketd, runs with -race).
+func noRaces(t *testing.T, d *testrig.Daemon) {
+	t.Helper()
+	if d.Grep("WARNING: DATA RACE") {
+		t.Error("the race detector reported on cricketd (see its log)")
+	}
 }
 
 func TestNRIPluginThatHangsOrDiesCostsAtMostItsTimeout(t *testing.T) {
@@ -239,4 +249,6 @@ func TestNRIPluginThatHangsOrDiesCostsAtMostItsTimeout(t *testing.T) {
 	if took := time.Since(start); took >= timeout {
 		t.Errorf("a creation after the hung plugin was dropped took %s", took)
 	}
+	d.Stop()
+	noRaces(t, d)
 }
