@@ -12,7 +12,7 @@ import (
 // the creation; the caller then calls UndoCreateContainer. Plugins' updates
 // of other containers are applied before it returns.
 func (n *NRI) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, error) {
-	if n == nil {
+	if !n.on() {
 		return nil, nil
 	}
 	n.mu.Lock()
@@ -38,7 +38,7 @@ func (n *NRI) UndoCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr 
 
 // PostCreateContainer tells plugins a container was created.
 func (n *NRI) PostCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
@@ -50,7 +50,7 @@ func (n *NRI) PostCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr 
 // exists, paused before the command). A plugin's error fails the start.
 // Once per container.
 func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
-	if n == nil {
+	if !n.on() {
 		return nil
 	}
 	n.mu.Lock()
@@ -68,7 +68,7 @@ func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.
 
 // PostStartContainer tells plugins a container started.
 func (n *NRI) PostStartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
@@ -81,7 +81,7 @@ func (n *NRI) PostStartContainer(ctx context.Context, pod *api.PodSandbox, ctr *
 // it is. A plugin's error fails the update. Plugins' updates of other
 // containers are applied before it returns.
 func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container, r *api.LinuxResources) (*api.LinuxResources, error) {
-	if n == nil {
+	if !n.on() {
 		return nil, nil
 	}
 	n.mu.Lock()
@@ -103,7 +103,7 @@ func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 
 // PostUpdateContainer tells plugins a container's resources changed.
 func (n *NRI) PostUpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
@@ -117,7 +117,7 @@ func (n *NRI) PostUpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr 
 // one frees) are applied in the background: the caller may hold the
 // container's lock, and another container's update may wait for it.
 func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
@@ -129,7 +129,7 @@ func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.C
 // background: describe builds the event's objects there (it may ask
 // containerd), and only if plugins were not told yet.
 func (n *NRI) ContainerExited(id string, describe func(context.Context) (*api.PodSandbox, *api.Container)) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.background(func() {
@@ -147,7 +147,7 @@ func (n *NRI) ContainerExited(id string, describe func(context.Context) (*api.Po
 // RemoveContainer tells plugins a container is gone (stopped first, if
 // they were not told). Failures are logged.
 func (n *NRI) RemoveContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()

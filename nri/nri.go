@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/nri/pkg/adaptation"
@@ -73,6 +74,12 @@ type NRI struct {
 	started bool
 	stopped bool
 	bg      sync.WaitGroup
+	// running is set once Start succeeded: events before it have no
+	// plugin to go to. It also keeps events away from the library while
+	// it starts: the library synchronizes the plugins it starts under its
+	// own lock, and synchronize then waits for mu, which an event holds
+	// while it waits for the library's lock.
+	running atomic.Bool
 
 	// domain is set by Start; the library synchronizes plugins with it
 	// during Start.
@@ -109,9 +116,12 @@ func New(opts Options) (*NRI, error) {
 	return n, nil
 }
 
-// Enabled reports whether NRI runs: false for the nil *NRI of a disabled
-// configuration.
+// Enabled reports whether NRI is on: false for the nil *NRI of a
+// disabled configuration.
 func (n *NRI) Enabled() bool { return n != nil }
+
+// on reports whether events go to plugins.
+func (n *NRI) on() bool { return n != nil && n.running.Load() }
 
 // Start starts the plugins in the plugin directory, synchronizes them with
 // d's pods and containers and listens for external plugins. cricketd
@@ -138,6 +148,7 @@ func (n *NRI) Start(d Domain) error {
 		return fmt.Errorf("start NRI (socket %s): %w", n.socket, err)
 	}
 	n.started = true
+	n.running.Store(true)
 	n.log.Info("NRI started", "socket", n.socket)
 	return nil
 }
@@ -151,6 +162,7 @@ func (n *NRI) Stop() {
 	n.life.Lock()
 	started := n.started
 	n.stopped = true
+	n.running.Store(false)
 	n.life.Unlock()
 	if started {
 		n.a.Stop() // closes (and removes) the socket, kills started plugins

@@ -10,7 +10,7 @@ import (
 // fails the pod's creation; plugins that saw it start then see it stop
 // and go.
 func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
-	if n == nil {
+	if !n.on() {
 		return nil
 	}
 	n.mu.Lock()
@@ -27,7 +27,7 @@ func (n *NRI) RunPodSandbox(ctx context.Context, pod *api.PodSandbox) error {
 // UpdatePodSandbox hands a pod's new overhead and resources to plugins
 // before cricket records them; a plugin's error fails the update.
 func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhead, resources *api.LinuxResources) error {
-	if n == nil {
+	if !n.on() {
 		return nil
 	}
 	n.mu.Lock()
@@ -41,7 +41,7 @@ func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhea
 
 // PostUpdatePodSandbox tells plugins a pod's update is recorded.
 func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
@@ -52,7 +52,7 @@ func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) {
 // StopPodSandbox tells plugins a pod stopped: its containers and its
 // namespaces' holder are gone. Once per pod; failures are logged.
 func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
@@ -63,7 +63,7 @@ func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) {
 // RemovePodSandbox tells plugins a pod is gone (stopped first, if they
 // were not told). Failures are logged.
 func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) {
-	if n == nil {
+	if !n.on() {
 		return
 	}
 	n.mu.Lock()
