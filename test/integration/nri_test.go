@@ -151,7 +151,9 @@ func TestNRIPluginSeesALifeAndAdjustsIt(t *testing.T) {
 	p.wait(t, "UpdatePodSandbox nri-pod - shares=1024")
 
 	// A plugin's refusal fails the creation, names the plugin and leaves
-	// nothing: the container is not listed and its name is free.
+	// nothing: no snapshot, containerd container, mount or cgroup, the
+	// container is not listed and its name is free.
+	before := d.Resources(t, pod.Linux.CgroupParent)
 	for range 2 {
 		_, err := d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: ctrConfig("unwelcome", img, "true"), SandboxConfig: pod})
 		if codeOf(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), `"10-inject"`) || !strings.Contains(err.Error(), "containers named unwelcome are not welcome") {
@@ -164,6 +166,9 @@ func TestNRIPluginSeesALifeAndAdjustsIt(t *testing.T) {
 	}
 	if len(resp.Containers) != 1 || resp.Containers[0].Id != id {
 		t.Errorf("containers after the refusals: %v, want app alone", resp.Containers)
+	}
+	if diff := before.Diff(d.Resources(t, pod.Linux.CgroupParent)); diff != "" {
+		t.Errorf("refused creations left behind:\n%s", diff)
 	}
 
 	stopAndRemoveContainer(t, d, id)
