@@ -124,9 +124,12 @@ func (e *specEditor) RemoveLinuxNamespace(ns string) error {
 	return nil
 }
 
+// AddPreStartHook adds a prestart hook: deprecated in the OCI spec, still
+// offered by NRI, still run by runc.
 func (e *specEditor) AddPreStartHook(h specs.Hook) {
-	e.hooks().Prestart = append(e.hooks().Prestart, h) //nolint:staticcheck // NRI still offers prestart hooks
+	e.hooks().Prestart = append(e.hooks().Prestart, h)
 }
+
 func (e *specEditor) AddPostStartHook(h specs.Hook) {
 	e.hooks().Poststart = append(e.hooks().Poststart, h)
 }
