@@ -27,6 +27,10 @@ const (
 	DefaultRegistryConfigPath = "/etc/containerd/certs.d"
 	DefaultCNIConfDir         = "/etc/cni/net.d"
 	DefaultMaxLogLineSize     = 16 * 1024
+	// NRI's own defaults, as containerd uses them.
+	DefaultNRISocketPath       = "/var/run/nri/nri.sock"
+	DefaultNRIPluginPath       = "/opt/nri/plugins"
+	DefaultNRIPluginConfigPath = "/etc/nri/conf.d"
 )
 
 // DefaultCDISpecDirs are the CDI specification directories, in
@@ -90,6 +94,7 @@ type Config struct {
 	Debug        Debug        `toml:"debug"`
 	CDI          CDI          `toml:"cdi"`
 	Tracing      Tracing      `toml:"tracing"`
+	NRI          NRI          `toml:"nri"`
 	// DefaultRuntime names the handler (a key of Runtimes) that pods
 	// without a runtime_handler run on.
 	DefaultRuntime string             `toml:"default_runtime"`
@@ -204,6 +209,24 @@ type Tracing struct {
 	Insecure bool `toml:"insecure"`
 }
 
+// NRI configures Node Resource Interface plugins (github.com/containerd/nri):
+// processes that see every pod and container event and may adjust
+// containers as they are created. Off by default, as in containerd.
+type NRI struct {
+	Enable bool `toml:"enable"`
+	// SocketPath is where external plugins connect.
+	SocketPath string `toml:"socket_path"`
+	// PluginPath holds plugins cricketd starts itself (files named
+	// <index>-<name>); PluginConfigPath their configuration files.
+	PluginPath       string `toml:"plugin_path"`
+	PluginConfigPath string `toml:"plugin_config_path"`
+	// PluginRegistrationTimeout bounds a plugin's registration;
+	// PluginRequestTimeout each event a plugin handles. A plugin that
+	// exceeds it is disconnected and the call goes on without it.
+	PluginRegistrationTimeout Duration `toml:"plugin_registration_timeout"`
+	PluginRequestTimeout      Duration `toml:"plugin_request_timeout"`
+}
+
 // Runtime is one runtime handler a pod can ask for by name.
 type Runtime struct {
 	// Type is the containerd runtime (shim) name.
@@ -248,6 +271,15 @@ func Default() *Config {
 		Runtimes: map[string]Runtime{
 			RuncRuntimeHandler:    {Type: RuncRuntimeType},
 			CricketRuntimeHandler: {Type: CricketRuntimeType},
+		},
+		// containerd's NRI defaults (package nri checks that they are
+		// the library's).
+		NRI: NRI{
+			SocketPath:                DefaultNRISocketPath,
+			PluginPath:                DefaultNRIPluginPath,
+			PluginConfigPath:          DefaultNRIPluginConfigPath,
+			PluginRegistrationTimeout: Duration(5 * time.Second),
+			PluginRequestTimeout:      Duration(2 * time.Second),
 		},
 	}
 }
@@ -349,6 +381,9 @@ func (c *Config) Validate() error {
 	if err := c.Tracing.validate(); err != nil {
 		return err
 	}
+	if err := c.NRI.validate(); err != nil {
+		return err
+	}
 	if _, ok := c.Runtimes[c.DefaultRuntime]; !ok {
 		return fmt.Errorf("default_runtime %q: not a configured handler (see [runtimes])", c.DefaultRuntime)
 	}
@@ -359,6 +394,29 @@ func (c *Config) Validate() error {
 		if rt.Type == "" {
 			rt.Type = DefaultRuntimeType
 			c.Runtimes[name] = rt
+		}
+	}
+	return nil
+}
+
+func (n *NRI) validate() error {
+	for _, p := range []struct{ key, path string }{
+		{"socket_path", n.SocketPath}, {"plugin_path", n.PluginPath}, {"plugin_config_path", n.PluginConfigPath},
+	} {
+		if !filepath.IsAbs(p.path) {
+			return fmt.Errorf("nri.%s %q: must be an absolute path", p.key, p.path)
+		}
+	}
+	// A unix socket's path has room for 107 bytes.
+	if len(n.SocketPath) > 107 {
+		return fmt.Errorf("nri.socket_path %q: longer than a unix socket path may be (107 bytes)", n.SocketPath)
+	}
+	for _, t := range []struct {
+		key string
+		d   Duration
+	}{{"plugin_registration_timeout", n.PluginRegistrationTimeout}, {"plugin_request_timeout", n.PluginRequestTimeout}} {
+		if t.d <= 0 {
+			return fmt.Errorf("nri.%s %s: must be positive", t.key, t.d)
 		}
 	}
 	return nil

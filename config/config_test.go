@@ -49,6 +49,9 @@ namespace = "cricket-test"
 bin_dirs = ["/x"]
 [runtimes.kata]
 binary_name = "kata"
+[nri]
+enable = true
+plugin_request_timeout = "500ms"
 `)
 	cfg, err := Load(p, true)
 	if err != nil {
@@ -65,6 +68,9 @@ binary_name = "kata"
 	}
 	if len(cfg.CNI.BinDirs) != 1 || cfg.CNI.BinDirs[0] != "/x" {
 		t.Errorf("cni.bin_dirs = %v", cfg.CNI.BinDirs)
+	}
+	if !cfg.NRI.Enable || time.Duration(cfg.NRI.PluginRequestTimeout) != 500*time.Millisecond || cfg.NRI.SocketPath != DefaultNRISocketPath {
+		t.Errorf("nri = %+v", cfg.NRI)
 	}
 	if cfg.Runtimes["kata"].Type != DefaultRuntimeType || cfg.Runtimes["runc"].Type != DefaultRuntimeType {
 		t.Errorf("runtimes = %+v", cfg.Runtimes)
@@ -102,6 +108,9 @@ func TestValidate(t *testing.T) {
 		"bad sandbox mode":   func(c *Config) { c.SandboxMode = "pauseless" },
 		"no cdi spec dirs":   func(c *Config) { c.CDI.SpecDirs = nil },
 		"relative cdi dir":   func(c *Config) { c.CDI.SpecDirs = []string{"etc/cdi"} },
+		"relative nri sock":  func(c *Config) { c.NRI.SocketPath = "nri.sock" },
+		"long nri sock":      func(c *Config) { c.NRI.SocketPath = "/" + strings.Repeat("n", 107) },
+		"zero nri timeout":   func(c *Config) { c.NRI.PluginRequestTimeout = 0 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := Default()

@@ -59,6 +59,8 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbox, cfg *runtime.ContainerConfig, devices *spec.CDIDevices) (retErr error) {
 	t := steps.Start("CreateContainer")
 	defer t.Done(m.opts.Log, "container", id)
+	// A plugin registering now sees the container whole or not at all.
+	defer m.opts.NRI.BlockSync()()
 	img, err := m.images.Get(ctx, cfg.GetImage().GetImage())
 	if errdefs.IsNotFound(err) {
 		return fmt.Errorf("image %q is not present; pull it first: %w", cfg.GetImage().GetImage(), errdefs.ErrNotFound)
@@ -185,12 +187,15 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		// Labels before the spec: withSpec adds garbage collection
 		// references for image mounts to them.
 		client.WithContainerLabels(sandbox.ContainerdLabels(sandbox.KindContainer, sb.ID, cfg.GetLabels())),
-		m.withSpec(c, img, imageMounts, &in, &generated, t),
+		m.withSpec(sb, c, img, imageMounts, &in, &generated, &u, t),
 	)
 	if err != nil {
 		return fmt.Errorf("create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
 	c.User = generated.Process.User
+	if p := generated.Linux.CgroupsPath; p != cgroupsPath {
+		c.CgroupPath = spec.CgroupFSPath(p) // an NRI plugin moved it
+	}
 	c.ctr, c.snapshotter, c.process, c.noTask = ctr, m.opts.Snapshotter, generated.Process, true
 	c.state = StateCreated
 	if res := cfg.GetLinux().GetResources(); res != nil {
@@ -204,13 +209,14 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	m.store.Add(c)
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, Object: c})
 	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
+	m.nriCreated(ctx, sb, c)
 	return nil
 }
 
 // withSpec generates the spec once the snapshot exists (user and group
-// lookups read the image's /etc/passwd and /etc/group from it) and keeps it
-// for the caller.
-func (m *Manager) withSpec(c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, out **specs.Spec, t *steps.Timer) client.NewContainerOpts {
+// lookups read the image's /etc/passwd and /etc/group from it), has NRI
+// plugins adjust it, and keeps it for the caller.
+func (m *Manager) withSpec(sb *sandbox.Sandbox, c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, out **specs.Spec, u *undo.Stack, t *steps.Timer) client.NewContainerOpts {
 	return func(ctx context.Context, cl *client.Client, ctr *containers.Container) error {
 		sn := cl.SnapshotService(ctr.Snapshotter)
 		rootfs := func() ([]mount.Mount, error) { return sn.Mounts(ctx, ctr.SnapshotKey) }
@@ -232,6 +238,9 @@ func (m *Manager) withSpec(c *Container, img *image.Image, ims []*imageMount, in
 		t.Step("spec-prep")
 		s, err := oci.GenerateSpec(ctx, cl, ctr, opts...)
 		if err != nil {
+			return err
+		}
+		if err := m.nriAdjust(ctx, sb, c, s, u); err != nil {
 			return err
 		}
 		t.Step("spec")

@@ -216,6 +216,7 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 	t.Step("checkpoint")
 	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 	m.opts.Log.Info("container exited", "container", c.ID, "exit_code", status, "reason", c.Status().Reason)
+	m.nriExited(c)
 }
 
 // Resync checks running containers after events may have been missed.

@@ -14,6 +14,7 @@ import (
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/listbudget"
 	"github.com/cricket-cri/cricket/internal/reserve"
+	"github.com/cricket-cri/cricket/nri"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 	"github.com/cricket-cri/cricket/stats"
@@ -38,6 +39,8 @@ type Options struct {
 	// CDI resolves the CDI devices containers ask for; nil when CDI is
 	// disabled (such containers are refused).
 	CDI *spec.CDI
+	// NRI relays container events to NRI plugins; nil when NRI is off.
+	NRI *nri.NRI
 	Log *slog.Logger
 }
 

@@ -17,24 +17,39 @@ import (
 )
 
 // Start starts a created container: its task joins the pod's shim, and its
-// output goes to the CRI log file, which exists when Start returns.
+// output goes to the CRI log file, which exists when Start returns. NRI
+// plugins are told once the container runs, or that it stopped if its
+// start failed.
 func (m *Manager) Start(ctx context.Context, id string) error {
 	c, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}
 	ctx = m.ctx(ctx)
+	failed, err := m.startLocked(ctx, c)
+	switch {
+	case err == nil:
+		m.nriStarted(ctx, c)
+	case failed:
+		m.nriStopped(ctx, c)
+	}
+	return err
+}
+
+// startLocked starts c under its lock; failed reports a start that failed
+// for good (the container is exited with StartError).
+func (m *Manager) startLocked(ctx context.Context, c *Container) (failed bool, _ error) {
 	c.op.Lock()
 	defer c.op.Unlock()
 	if st := c.Status(); st.State != StateCreated {
-		return fmt.Errorf("container %s is %s; only a created container can be started: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
+		return false, fmt.Errorf("container %s is %s; only a created container can be started: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
 	}
 	sb, err := m.sandboxes.Get(c.SandboxID)
 	if err != nil {
-		return fmt.Errorf("sandbox of container %s: %w", c.ID, err)
+		return false, fmt.Errorf("sandbox of container %s: %w", c.ID, err)
 	}
 	if err := acceptsContainers(sb); err != nil {
-		return fmt.Errorf("start container %s: %w", c.ID, err)
+		return false, fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	err = m.start(ctx, c)
 	if shimWentAway(err) && ctx.Err() == nil {
@@ -62,15 +77,16 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 			c.state, c.exitCode, c.reason, c.message = StateExited, 128, ReasonStartError, err.Error()
 			c.finishedAt = time.Now()
 			close(c.exited)
+			failed = true
 			defer m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 		}
 		c.mu.Unlock()
 		if perr := m.persist(c, false); perr != nil {
 			m.opts.Log.Error("checkpoint container", "container", c.ID, "error", perr)
 		}
-		return err
+		return failed, err
 	}
-	return nil
+	return false, nil
 }
 
 // copyToLog starts copying a container's output into its CRI log file
@@ -138,15 +154,14 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Lock()
 	c.io, c.pid, c.task = io, task.Pid(), task
 	c.mu.Unlock()
+	// NRI plugins see the container's process before its command runs.
+	if err := m.nriStart(ctx, c); err != nil {
+		m.discardTask(ctx, c, task)
+		return fmt.Errorf("start container %s: %w", c.ID, err)
+	}
 	started := time.Now()
 	if err := task.Start(ctx); err != nil {
-		if derr := m.killAndDeleteTask(context.WithoutCancel(ctx), task); derr != nil && !errdefs.IsNotFound(derr) {
-			m.opts.Log.Error("delete task after failed start", "container", c.ID, "error", derr)
-		} else {
-			c.mu.Lock()
-			c.task, c.noTask = nil, true
-			c.mu.Unlock()
-		}
+		m.discardTask(ctx, c, task)
 		return fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	t.Step("start")
@@ -164,4 +179,15 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, Object: c})
 	m.opts.Log.Info("container started", "container", c.ID, "pid", task.Pid())
 	return nil
+}
+
+// discardTask deletes the task of a start that failed.
+func (m *Manager) discardTask(ctx context.Context, c *Container, task client.Task) {
+	if err := m.killAndDeleteTask(context.WithoutCancel(ctx), task); err != nil && !errdefs.IsNotFound(err) {
+		m.opts.Log.Error("delete task after failed start", "container", c.ID, "error", err)
+		return
+	}
+	c.mu.Lock()
+	c.task, c.noTask = nil, true
+	c.mu.Unlock()
 }

@@ -31,9 +31,19 @@ func (m *Manager) Stop(ctx context.Context, id string, timeout int64) error {
 	if err != nil {
 		return err
 	}
+	ctx = m.ctx(ctx)
+	if err := m.stopLocked(ctx, c, time.Duration(timeout)*time.Second); err != nil {
+		return err
+	}
+	// After the lock: a plugin's answer may update other containers.
+	m.nriStopped(ctx, c)
+	return nil
+}
+
+func (m *Manager) stopLocked(ctx context.Context, c *Container, grace time.Duration) error {
 	c.op.Lock()
 	defer c.op.Unlock()
-	return m.stop(m.ctx(ctx), c, time.Duration(timeout)*time.Second)
+	return m.stop(ctx, c, grace)
 }
 
 func (m *Manager) stop(ctx context.Context, c *Container, grace time.Duration) error {
@@ -139,6 +149,8 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	t.Step("stop")
+	// While its spec can still be read, as containerd does.
+	m.nriRemoved(ctx, c)
 	// The containerd objects, the files and the checkpoint go at the same
 	// time. Should any removal fail, the container stays listed and
 	// removing it again finishes; should cricketd die, start-up removes
@@ -262,10 +274,13 @@ func (m *Manager) deleteStopped(ctx context.Context, c *Container) error {
 // StopPod kills every container of a sandbox (StopPodSandbox: kubelet has
 // already given them their grace period).
 func (m *Manager) StopPod(ctx context.Context, sandboxID string) error {
+	ctx = m.ctx(ctx)
 	return m.eachInPod(sandboxID, func(c *Container) error {
-		c.op.Lock()
-		defer c.op.Unlock()
-		return m.stop(m.ctx(ctx), c, 0)
+		if err := m.stopLocked(ctx, c, 0); err != nil {
+			return err
+		}
+		m.nriStopped(ctx, c)
+		return nil
 	})
 }
 

@@ -15,17 +15,38 @@ import (
 
 // UpdateResources changes a container's cgroup limits: live for a running
 // container, and in its stored spec so that the limits hold if it is
-// started later.
+// started later. NRI plugins are handed the request first and may change
+// it (a plugin's error fails the update).
 func (m *Manager) UpdateResources(ctx context.Context, id string, r *runtime.LinuxContainerResources) error {
 	c, err := m.store.Get(id)
 	if err != nil {
 		return err
 	}
+	if _, err := spec.Resources(r); err != nil {
+		return err
+	}
+	if st := c.Status(); st.State == StateExited {
+		return fmt.Errorf("container %s has exited: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	ctx = m.ctx(ctx)
+	// Before the container's lock: plugins' updates of other containers
+	// are applied meanwhile.
+	if r, err = m.nriUpdate(ctx, c, r); err != nil {
+		return fmt.Errorf("update container %s: %w", c.ID, err)
+	}
+	if err := m.updateResources(ctx, c, r); err != nil {
+		return err
+	}
+	m.nriUpdated(ctx, c)
+	return nil
+}
+
+// updateResources applies r (also for NRI plugins' own updates).
+func (m *Manager) updateResources(ctx context.Context, c *Container, r *runtime.LinuxContainerResources) error {
 	res, err := spec.Resources(r)
 	if err != nil {
 		return err
 	}
-	ctx = m.ctx(ctx)
 	c.op.Lock()
 	defer c.op.Unlock()
 	if st := c.Status(); st.State == StateExited {

@@ -7,7 +7,8 @@ import (
 )
 
 // UpdatePodSandboxResources records a pod's new overhead and total
-// resources; the pod cgroup is kubelet's, and cricket leaves it alone (see
+// resources, after handing them to NRI plugins when NRI is on; the pod
+// cgroup is kubelet's, and cricket leaves it alone (see
 // sandbox.Manager.UpdateResources).
 func (s *Server) UpdatePodSandboxResources(ctx context.Context, r *runtime.UpdatePodSandboxResourcesRequest) (*runtime.UpdatePodSandboxResourcesResponse, error) {
 	if err := checkID("pod_sandbox_id", r.GetPodSandboxId()); err != nil {

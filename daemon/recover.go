@@ -12,17 +12,22 @@ import (
 	"github.com/containerd/errdefs"
 )
 
-// gate reports whether state recovery has finished and, until it has,
-// what it waits for.
+// gate reports whether a step of start-up that pods and containers wait
+// for (state recovery, NRI) has finished and, until it has, what it waits
+// for.
 type gate struct {
 	mu   sync.Mutex
 	open bool
-	// waitingFor is the last reason a recovery attempt failed; empty while
-	// the first attempt runs.
+	// what the step does, and what its first attempt waits for.
+	what, first string
+	// waitingFor is the last reason an attempt failed; empty while the
+	// first attempt runs.
 	waitingFor string
 }
 
-func newGate() *gate { return &gate{} }
+func newGate() *gate {
+	return &gate{what: "restoring its pods and containers", first: "reading checkpoints and containerd's state"}
+}
 
 // Err is nil once recovery finished, else an Unavailable error.
 func (g *gate) Err() error {
@@ -33,9 +38,9 @@ func (g *gate) Err() error {
 	}
 	why := g.waitingFor
 	if why == "" {
-		why = "reading checkpoints and containerd's state"
+		why = g.first
 	}
-	return fmt.Errorf("cricket is still restoring its pods and containers (%s): %w", why, errdefs.ErrUnavailable)
+	return fmt.Errorf("cricket is still %s (%s): %w", g.what, why, errdefs.ErrUnavailable)
 }
 
 // wait records why the last recovery attempt did not finish.

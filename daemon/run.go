@@ -24,6 +24,7 @@ import (
 	"github.com/cricket-cri/cricket/internal/version"
 	"github.com/cricket-cri/cricket/metrics"
 	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/nri"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 	"github.com/cricket-cri/cricket/stats"
@@ -149,6 +150,13 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 	netm := network.NewManager(backend, cfg.State)
 	defer netm.Close()
 
+	// NRI plugins (nil when NRI is off) start once state is restored.
+	plugins, err := nri.New(nri.Options{Config: cfg.NRI, Version: version.String(), Log: log.With("component", "nri")})
+	if err != nil {
+		return err
+	}
+	defer plugins.Stop()
+
 	oom := spec.NewOOMScore(log)
 	lifecycle := &events.Broker{}
 	listing := listbudget.New(cri.ListBudgetBytes)
@@ -165,6 +173,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 		OOM:               oom,
 		Events:            lifecycle,
 		ListBudget:        listing,
+		NRI:               plugins,
 		Log:               log.With("component", "sandbox"),
 	})
 	var cdiRegistry *spec.CDI
@@ -187,6 +196,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 		OOM:            oom,
 		ListBudget:     listing,
 		CDI:            cdiRegistry,
+		NRI:            plugins,
 		Log:            log.With("component", "container"),
 	})
 	// Recover before serving: every call must see the state as it was.
@@ -201,11 +211,17 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 	collector.Start()
 	defer collector.Stop()
 	recovered := newGate()
-	go recoverWhenReachable(ctx, cc, log, recovered,
-		func(ctx context.Context) error {
-			return lease.RemoveLeftovers(namespaces.WithNamespace(ctx, cfg.Containerd.Namespace), cc)
-		},
-		sandboxes.Recover, containers.Recover)
+	ready, nriUp := readyWithNRI(recovered, plugins)
+	go func() {
+		recoverWhenReachable(ctx, cc, log, recovered,
+			func(ctx context.Context) error {
+				return lease.RemoveLeftovers(namespaces.WithNamespace(ctx, cfg.Containerd.Namespace), cc)
+			},
+			sandboxes.Recover, containers.Recover)
+		if nriUp != nil {
+			startNRI(ctx, plugins, containers.NRIDomain(), log, nriUp)
+		}
+	}()
 
 	if cfg.Metrics.Address != "" {
 		opMetrics = metrics.New(
@@ -262,7 +278,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 	}
 
 	srv := cri.New(cri.Deps{Config: live, Containerd: cc, Images: images, Network: netm,
-		Sandboxes: sandboxes, Containers: containers, Streams: streams, Events: lifecycle, Metrics: opMetrics, Recovered: recovered.Err, Log: log})
+		Sandboxes: sandboxes, Containers: containers, Streams: streams, Events: lifecycle, Metrics: opMetrics, Recovered: ready, Log: log})
 	g := srv.NewGRPCServer(tr.ServerOptions()...)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()

@@ -16,6 +16,7 @@ import (
 	"github.com/cricket-cri/cricket/internal/listbudget"
 	"github.com/cricket-cri/cricket/internal/reserve"
 	"github.com/cricket-cri/cricket/network"
+	"github.com/cricket-cri/cricket/nri"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -51,7 +52,9 @@ type Options struct {
 	// ListBudget bounds what pods and containers together add to list,
 	// status and event responses; nil for no bound.
 	ListBudget *listbudget.Budget
-	Log        *slog.Logger
+	// NRI relays pod events to NRI plugins; nil when NRI is off.
+	NRI *nri.NRI
+	Log *slog.Logger
 }
 
 // Manager runs pod sandboxes.

@@ -19,7 +19,8 @@ import (
 // what kubelet made it. Like containerd and CRI-O (which only hand the
 // call on to NRI plugins), cricket writes no cgroup: it keeps the values
 // with the sandbox, across restarts, and reports them in the verbose
-// PodSandboxStatus.
+// PodSandboxStatus. NRI plugins are handed the update first (a plugin's
+// error fails it) and told once it is recorded.
 func (m *Manager) UpdateResources(ctx context.Context, id string, overhead, resources *runtime.LinuxContainerResources) error {
 	for name, r := range map[string]*runtime.LinuxContainerResources{"overhead": overhead, "resources": resources} {
 		if _, err := spec.Resources(r); err != nil {
@@ -30,6 +31,18 @@ func (m *Manager) UpdateResources(ctx context.Context, id string, overhead, reso
 	if err != nil {
 		return err
 	}
+	if err := m.nriUpdate(ctx, sb, overhead, resources); err != nil {
+		return fmt.Errorf("update resources of sandbox %s: %w", sb.ID, err)
+	}
+	if err := m.keepResources(sb, overhead, resources); err != nil {
+		return err
+	}
+	m.nriUpdated(ctx, sb)
+	return nil
+}
+
+// keepResources keeps a pod's new resources with it.
+func (m *Manager) keepResources(sb *Sandbox, overhead, resources *runtime.LinuxContainerResources) error {
 	// Under op, so that a concurrent Remove cannot lose its checkpoint
 	// removal to this write.
 	sb.op.Lock()

@@ -60,6 +60,8 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	}
 	var u undo.Stack
 	t := steps.Start("RunPodSandbox")
+	// A plugin registering now sees the pod whole or not at all.
+	defer m.opts.NRI.BlockSync()()
 	defer func() {
 		if retErr != nil {
 			u.Run(ctx, func(err error) { m.opts.Log.Error("undo failed sandbox creation", "sandbox", id, "error", err) })
@@ -199,6 +201,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	sb.mu.Lock()
 	sb.pid, sb.state = pid, StateReady
 	sb.mu.Unlock()
+	if err := m.nriRun(ctx, sb, &u); err != nil {
+		return fmt.Errorf("sandbox %s: %w", id, err)
+	}
 	if err := m.persist(sb, false); err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 	if wasReady {
 		m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
 	}
+	m.nriStopped(ctx, sb)
 	// The pause process is gone. Deleting its task (the shim exits with
 	// it) takes the OCI runtime a while: it runs while the network is torn
 	// down, instead of later in RemovePodSandbox.
@@ -150,6 +151,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove checkpoint of sandbox %s: %w", sb.ID, err)
 	}
 	t.Step("checkpoint")
+	m.nriRemoved(ctx, sb)
 	m.store.Remove(sb.ID)
 	sb.listCharge.Release()
 	m.names.Release(sb.Name(), sb.ID)
