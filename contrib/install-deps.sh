@@ -29,9 +29,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  }
+  log=$(mktemp)
+  trap 'rm -f "$log"' EXIT
+  # apt's output only when it fails (a first try without an update keeps a
+  # machine whose package lists are current off the network).
+  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+    if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      echo "install-deps: could not install ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
 fi
 if ! command -v go >/dev/null; then
   echo "install-deps: no go in PATH: install Go 1.26 or newer (https://go.dev/dl) or add /usr/local/go/bin to PATH" >&2

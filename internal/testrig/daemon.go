@@ -22,6 +22,7 @@ import (
 
 	"github.com/cricket-cri/cricket/config"
 	"github.com/cricket-cri/cricket/internal/mounts"
+	"github.com/cricket-cri/cricket/internal/shimproc"
 )
 
 // DaemonOptions adjust a test cricketd.
@@ -310,6 +311,16 @@ func (d *Daemon) cleanup() {
 	d.Stop()
 	if d.conn != nil {
 		d.conn.Close()
+	}
+	if d.Config.Containerd.Managed {
+		// A test that failed before removing its pods leaves their
+		// shims serving a containerd that is gone now: they would
+		// outlive the test run.
+		for _, s := range shimproc.List() {
+			if s.Namespace == d.Config.Containerd.Namespace {
+				syscall.Kill(s.PID, syscall.SIGKILL)
+			}
+		}
 	}
 	if !d.Config.Containerd.Managed && shared.sup != nil && d.Config.Containerd.Address == shared.sup.Address() {
 		if err := purgeNamespace(d.Config.Containerd.Address, d.Config.Containerd.Namespace); err != nil {
