@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -103,10 +104,33 @@ func (m *Manager) copyToLog(c *Container, io *stdio) error {
 	return nil
 }
 
-// shimWentAway tells the errors of a task creation or start whose shim
-// exited meanwhile (or refused the task because it was exiting).
+// shimWentAway tells the errors of a task creation whose shim exited
+// meanwhile (or refused the task because it was exiting). A task that was
+// created is not tried again: its start's errors are its own (a NotFound
+// there may be a command that already ran and exited).
 func shimWentAway(err error) bool {
-	return err != nil && (taskerr.Gone(err) || errdefs.IsUnavailable(err))
+	var ce createError
+	return errors.As(err, &ce) && (taskerr.Gone(err) || errdefs.IsUnavailable(err))
+}
+
+// createError is a failed task creation (see shimWentAway).
+type createError struct{ error }
+
+func (e createError) Unwrap() error { return e.error }
+
+// exitSeen reports whether the container's exit is recorded within
+// wait (its exit handling deletes the task, then drains the output).
+func (c *Container) exitSeen(ctx context.Context, wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return false
+	}
 }
 
 func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
@@ -143,7 +167,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 		task, err = ctr.NewTask(ctx, io.creator())
 	}
 	if err != nil {
-		return fmt.Errorf("create task of container %s: %w", c.ID, taskerr.Create(err))
+		return createError{fmt.Errorf("create task of container %s: %w", c.ID, taskerr.Create(err))}
 	}
 	t.Step("task")
 	io.closeRemote = func() {
@@ -161,6 +185,19 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	}
 	started := time.Now()
 	if err := task.Start(ctx); err != nil {
+		if errdefs.IsNotFound(err) && c.exitSeen(ctx, outputDrainTimeout+time.Second) {
+			// It did start: containerd reads the task's state after
+			// starting it, and a command that ends at once had its exit
+			// handled and its task deleted in between.
+			c.mu.Lock()
+			c.startedAt = started
+			c.mu.Unlock()
+			if perr := m.persist(c, false); perr != nil {
+				m.opts.Log.Error("checkpoint container", "container", c.ID, "error", perr)
+			}
+			m.opts.Log.Info("container started and already exited", "container", c.ID, "pid", task.Pid())
+			return nil
+		}
 		m.discardTask(ctx, c, task)
 		return fmt.Errorf("start container %s: %w", c.ID, err)
 	}

@@ -23,7 +23,10 @@ type flags struct {
 	address   string // containerd's gRPC address
 	bundle    string // delete only; the other commands run in the bundle
 	debug     bool
-	action    string // "start", "delete" or "" (serve)
+	// podShim: cricketd spawned this shim for the pod named by id (see
+	// Service.hold).
+	podShim bool
+	action  string // "start", "delete" or "" (serve)
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -35,6 +38,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.address, "address", "", "containerd's gRPC address")
 	fs.StringVar(&f.bundle, "bundle", "", "bundle path (delete)")
 	fs.BoolVar(&f.debug, "debug", false, "debug logging")
+	fs.BoolVar(&f.podShim, "pod-shim", false, "spawned by cricketd for the pod named by -id: serves until a Shutdown for that ID")
 	var publishBinary, socket string
 	fs.StringVar(&publishBinary, "publish-binary", "", "unused: events go to TTRPC_ADDRESS")
 	fs.StringVar(&socket, "socket", "", "unused")

@@ -56,6 +56,9 @@ func serve(ctx context.Context, f flags) error {
 	// containerd before the process ends.
 	defer pub.Close()
 	svc := newService(ctx, f.namespace, pub, log)
+	if f.podShim {
+		svc.hold = f.id
+	}
 	svc.socket = l.Addr().String()
 	server, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(grpcErrors))
 	if err != nil {

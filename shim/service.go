@@ -37,6 +37,13 @@ type Service struct {
 	creating map[string]bool
 	// exiting: Shutdown let the shim go; no task is created any more.
 	exiting bool
+	// hold is the pod a shim cricketd spawned serves (its -id): such a
+	// shim stays when containerd shuts it down after the pod's last task
+	// (the pod's next container is created in it, instead of racing its
+	// exit and paying for a new shim), until a Shutdown for the pod's ID
+	// itself — cricketd's at StopPodSandbox and RemovePodSandbox, or
+	// containerd's after a pause container's task — lets it go.
+	hold string
 	// socket is the path the shim listens on, unlinked by Shutdown.
 	socket string
 

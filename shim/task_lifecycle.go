@@ -181,7 +181,8 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	return &taskapi.DeleteResponse{Pid: uint32(pid), ExitStatus: status, ExitedAt: timestamp(at)}, nil
 }
 
-// Shutdown ends the shim once it hosts no container.
+// Shutdown ends the shim once it hosts no container (and, for a shim
+// cricketd spawned for a pod, once the pod let it go: see Service.hold).
 //
 // containerd asks right after deleting a task, and may start the pod's
 // next task at once (cricketd removing a pod's last container, then
@@ -192,7 +193,10 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 // refused rather than cut off halfway.
 func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
-	if len(s.containers)+len(s.creating) > 0 && !r.Now {
+	if r.ID != "" && r.ID == s.hold {
+		s.hold = ""
+	}
+	if (s.hold != "" || len(s.containers)+len(s.creating) > 0) && !r.Now {
 		s.mu.Unlock()
 		return &emptypb.Empty{}, nil
 	}

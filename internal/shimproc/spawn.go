@@ -54,7 +54,9 @@ func Spawn(bin, dir string, env []string, containerdAddress, namespace, group st
 		return "", fmt.Errorf("shim socket %s: %w", path, err)
 	}
 	defer sf.Close()
-	cmd := exec.Command(bin, "-namespace", namespace, "-id", group, "-address", containerdAddress)
+	// -pod-shim: the shim stays until a Shutdown for the group itself
+	// (the pod's removal), not only while it hosts a task.
+	cmd := exec.Command(bin, "-namespace", namespace, "-id", group, "-address", containerdAddress, "-pod-shim")
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{sf}

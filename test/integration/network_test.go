@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -29,15 +30,25 @@ func httpdImage(t *testing.T, d *testrig.Daemon, port int) string {
 	})
 }
 
-// freePort returns a TCP port that is free on the host right now.
+// freePort returns a TCP port that is free on the host right now, for a
+// host port mapping. It is taken below the kernel's ephemeral range
+// (ip_local_port_range, 32768 and up by default): a mapping DNATs
+// connections to its port on 127.0.0.1, and an ephemeral port handed to
+// another test's listener (a registry on 127.0.0.1:0) after this one was
+// probed would send that test's connections into the pod.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port between 20000 and 32000")
+	return 0
 }
 
 // httpGet fetches url until it answers (the server may still be starting).

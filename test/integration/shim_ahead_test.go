@@ -12,7 +12,8 @@ import (
 
 // TestShimAheadOfPod: cricketd spawns cricket's shim for a pod before the
 // pod's first task, with pause containers as with pinned sandboxes. The
-// pod has that one shim for its pause container and its containers; a pod
+// pod has that one shim for its pause container and its containers, also
+// after its last container was removed, until the pod goes; a pod
 // whose creation fails leaves no shim and nothing else behind: here the
 // kernel refuses a sysctl value (when the pause task is created, after the
 // spawn; a pinned pod's namespaces refuse it before), and the pod network
@@ -48,10 +49,18 @@ func TestShimAheadOfPod(t *testing.T) {
 			pod.Linux.CgroupParent = parent
 			podID := runPod(t, d, pod)
 			shim := onlyShim(t, d, "pod without containers")
-			runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
-			runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
+			c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
+			c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
 			if got := onlyShim(t, d, "pod with two containers"); got != shim {
 				t.Fatalf("the pod's containers run in shim %s, not in the one started with the pod (%s)", got, shim)
+			}
+			// The pod's last container goes (a pinned pod has no pause
+			// task): its shim stays for the next one, as a restart needs.
+			stopAndRemoveContainer(t, d, c1)
+			stopAndRemoveContainer(t, d, c2)
+			runContainer(t, d, podID, pod, ctrConfig("c3", img, "sleep", "3600"))
+			if got := onlyShim(t, d, "the pod's next container"); got != shim {
+				t.Fatalf("the pod's next container runs in shim %s, not in the pod's (%s)", got, shim)
 			}
 			stopPod(t, d, podID)
 			removePod(t, d, podID)
