@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
+	"github.com/moby/locker"
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -86,9 +86,8 @@ func WithRemappedSnapshot(snapshotter, key, chainID, imageName string, u *UserNS
 		remapped := digest.FromString(fmt.Sprintf("%s|%v|%v", chainID, u.UIDs, u.GIDs)).String()
 		// One remapping at a time per image and mapping: chowning is not
 		// idempotent.
-		mu, _ := remapLocks.LoadOrStore(remapped, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
+		remapLocks.Lock(remapped)
+		defer remapLocks.Unlock(remapped)
 		if _, err := sn.Stat(ctx, remapped); errdefs.IsNotFound(err) {
 			work := remapped + "-remap"
 			mounts, err := sn.Prepare(ctx, work, chainID)
@@ -118,7 +117,9 @@ func WithRemappedSnapshot(snapshotter, key, chainID, imageName string, u *UserNS
 	}
 }
 
-var remapLocks sync.Map
+// remapLocks holds a lock per remapped snapshot while one is being made
+// (a lock nobody holds or waits for is dropped).
+var remapLocks = locker.New()
 
 // remapTree shifts every file's owner into the user namespace's host range.
 func remapTree(root string, u *UserNS) error {

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,17 @@ func crashMidOperation(t *testing.T, nw *testrig.PodNetwork, pinned bool, onShim
 	}
 	parent := d.CgroupParent("")
 	base := d.Resources(t, parent)
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	// The moments of the kills come from a seed the log shows; a failure
+	// replays with CRICKET_FAULT_SEED set to it.
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("CRICKET_FAULT_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("CRICKET_FAULT_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("fault seed %d (replay: CRICKET_FAULT_SEED=%d)", seed, seed)
+	rng := rand.New(rand.NewSource(seed))
 	for i := range 12 {
 		op := []string{"run", "create", "stop"}[i%3]
 		pod := newPod(fmt.Sprintf("crash-%d", i))
