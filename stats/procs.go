@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/containerd/cgroups/v3"
+	"github.com/moby/sys/mountinfo"
 )
 
 // Processes are the process counts of a cgroup.
@@ -86,24 +87,18 @@ func readLines(p string) []string {
 }
 
 // DeviceOf names the device holding path: the source of the mount it is
-// on, as /proc/self/mountinfo says ("/dev/vda", "overlay"...).
+// on, as /proc/self/mountinfo says ("/dev/vda", "overlay"...; read by
+// moby/sys/mountinfo, octal escapes undone).
 func DeviceOf(path string) string {
+	infos, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return ""
+	}
 	best, dev := "", ""
-	for _, line := range readLines("/proc/self/mountinfo") {
-		fields := strings.Fields(line)
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if len(fields) < 5 || sep < 0 || sep+2 >= len(fields) {
-			continue
-		}
-		mp := fields[4]
+	for _, m := range infos {
+		mp := m.Mountpoint
 		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) >= len(best) {
-			best, dev = mp, fields[sep+2]
+			best, dev = mp, m.Source
 		}
 	}
 	return dev
