@@ -38,12 +38,9 @@ func (n *NRI) UndoCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr 
 
 // PostCreateContainer tells plugins a container was created.
 func (n *NRI) PostCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.logFailure("PostCreateContainer", ctr.GetId(), n.a.PostCreateContainer(ctx, &api.PostCreateContainerRequest{Pod: pod, Container: ctr}))
+	n.relay(func() {
+		n.logFailure("PostCreateContainer", ctr.GetId(), n.a.PostCreateContainer(ctx, &api.PostCreateContainerRequest{Pod: pod, Container: ctr}))
+	})
 }
 
 // StartContainer tells plugins a container is about to start (its process
@@ -68,12 +65,9 @@ func (n *NRI) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.
 
 // PostStartContainer tells plugins a container started.
 func (n *NRI) PostStartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.logFailure("PostStartContainer", ctr.GetId(), n.a.PostStartContainer(ctx, &api.PostStartContainerRequest{Pod: pod, Container: ctr}))
+	n.relay(func() {
+		n.logFailure("PostStartContainer", ctr.GetId(), n.a.PostStartContainer(ctx, &api.PostStartContainerRequest{Pod: pod, Container: ctr}))
+	})
 }
 
 // UpdateContainer hands a container's requested resources to plugins and
@@ -103,12 +97,9 @@ func (n *NRI) UpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api
 
 // PostUpdateContainer tells plugins a container's resources changed.
 func (n *NRI) PostUpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.logFailure("PostUpdateContainer", ctr.GetId(), n.a.PostUpdateContainer(ctx, &api.PostUpdateContainerRequest{Pod: pod, Container: ctr}))
+	n.relay(func() {
+		n.logFailure("PostUpdateContainer", ctr.GetId(), n.a.PostUpdateContainer(ctx, &api.PostUpdateContainerRequest{Pod: pod, Container: ctr}))
+	})
 }
 
 // StopContainer tells plugins a container stopped (cricket stopped it, it
@@ -117,12 +108,7 @@ func (n *NRI) PostUpdateContainer(ctx context.Context, pod *api.PodSandbox, ctr 
 // one frees) are applied in the background: the caller may hold the
 // container's lock, and another container's update may wait for it.
 func (n *NRI) StopContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.stopContainer(ctx, pod, ctr)
+	n.relay(func() { n.stopContainer(ctx, pod, ctr) })
 }
 
 // ContainerExited is StopContainer for an exit cricket saw, run in the
@@ -147,18 +133,15 @@ func (n *NRI) ContainerExited(id string, describe func(context.Context) (*api.Po
 // RemoveContainer tells plugins a container is gone (stopped first, if
 // they were not told). Failures are logged.
 func (n *NRI) RemoveContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if !n.state.needsRemoval(ctr.GetId()) {
-		return
-	}
-	n.stopContainer(ctx, pod, ctr)
-	err := n.a.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: pod, Container: ctr})
-	n.state.set(ctr.GetId(), unknown)
-	n.logFailure("RemoveContainer", ctr.GetId(), err)
+	n.relay(func() {
+		if !n.state.needsRemoval(ctr.GetId()) {
+			return
+		}
+		n.stopContainer(ctx, pod, ctr)
+		err := n.a.RemoveContainer(ctx, &api.RemoveContainerRequest{Pod: pod, Container: ctr})
+		n.state.set(ctr.GetId(), unknown)
+		n.logFailure("RemoveContainer", ctr.GetId(), err)
+	})
 }
 
 // stopContainer runs with mu held.

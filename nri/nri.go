@@ -123,6 +123,17 @@ func (n *NRI) Enabled() bool { return n != nil }
 // on reports whether events go to plugins.
 func (n *NRI) on() bool { return n != nil && n.running.Load() }
 
+// relay runs f, which tells plugins of an event, when events go to
+// plugins, with mu held: one event at a time, in order.
+func (n *NRI) relay(f func()) {
+	if !n.on() {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	f()
+}
+
 // Start starts the plugins in the plugin directory, synchronizes them with
 // d's pods and containers and listens for external plugins. cricketd
 // calls it once its state is restored, so that plugins see it whole. A

@@ -41,34 +41,21 @@ func (n *NRI) UpdatePodSandbox(ctx context.Context, pod *api.PodSandbox, overhea
 
 // PostUpdatePodSandbox tells plugins a pod's update is recorded.
 func (n *NRI) PostUpdatePodSandbox(ctx context.Context, pod *api.PodSandbox) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.logFailure("PostUpdatePodSandbox", pod.GetId(), n.a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}))
+	n.relay(func() {
+		n.logFailure("PostUpdatePodSandbox", pod.GetId(), n.a.PostUpdatePodSandbox(ctx, &api.PostUpdatePodSandboxRequest{Pod: pod}))
+	})
 }
 
 // StopPodSandbox tells plugins a pod stopped: its containers and its
 // namespaces' holder are gone. Once per pod; failures are logged.
 func (n *NRI) StopPodSandbox(ctx context.Context, pod *api.PodSandbox) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.stopPod(ctx, pod)
+	n.relay(func() { n.stopPod(ctx, pod) })
 }
 
 // RemovePodSandbox tells plugins a pod is gone (stopped first, if they
 // were not told). Failures are logged.
 func (n *NRI) RemovePodSandbox(ctx context.Context, pod *api.PodSandbox) {
-	if !n.on() {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.removePod(ctx, pod)
+	n.relay(func() { n.removePod(ctx, pod) })
 }
 
 func (n *NRI) stopPod(ctx context.Context, pod *api.PodSandbox) {
