@@ -86,10 +86,7 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		// (the shared or a private containerd)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))
-		if err != nil {
-			tb.Fatal(err)
-		}
+		c := d.containerdClient(tb)
 		defer c.Close()
 		ctrs, err := c.Containers(ctx)
 		if err != nil {
@@ -164,10 +161,7 @@ func (d *Daemon) CollectGarbage(tb testing.TB) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	c := d.containerdClient(tb)
 	defer c.Close()
 	l, err := c.LeasesService().Create(ctx, leases.WithRandomID())
 	if err != nil {
@@ -176,4 +170,15 @@ func (d *Daemon) CollectGarbage(tb testing.TB) {
 	if err := c.LeasesService().Delete(ctx, l, leases.SynchronousDelete); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// containerdClient connects to the daemon's containerd, in its namespace;
+// the caller closes it.
+func (d *Daemon) containerdClient(tb testing.TB) *client.Client {
+	tb.Helper()
+	c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }
