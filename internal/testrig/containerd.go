@@ -32,12 +32,15 @@ const daemonEnv = "CRICKET_TESTRIG_DAEMON"
 // RunMain is the TestMain of integration test packages. When the test
 // binary is re-executed as cricketd it runs the daemon instead of the tests.
 // After the tests it stops the shared containerd and removes its files.
-func RunMain(m *testing.M) {
+func RunMain(m *testing.M, cleanups ...func()) {
 	if os.Getenv(daemonEnv) == "1" {
 		os.Exit(daemon.Main(os.Args[1:], os.Stderr))
 	}
 	code := m.Run()
 	stopShared()
+	for _, c := range cleanups {
+		c()
+	}
 	os.Exit(code)
 }
 

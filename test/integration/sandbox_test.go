@@ -24,7 +24,7 @@ func podConfig(name string) *runtime.PodSandboxConfig {
 		Hostname:     name,
 		Labels:       map[string]string{"app": name, "tier": "test"},
 		Annotations:  map[string]string{"note": "hello " + name},
-		LogDirectory: "/tmp/ck-pod-logs/" + name,
+		LogDirectory: podLogDir(name),
 		Linux:        &runtime.LinuxPodSandboxConfig{},
 	}
 }
@@ -107,10 +107,9 @@ func testPodSandboxLifecycle(t *testing.T, handler string) {
 	if got := d.Network.Allocations(); len(got) != 1 || got[0] != ip {
 		t.Fatalf("IPAM allocations %v, want [%s]", got, ip)
 	}
-	if fi, err := os.Stat("/tmp/ck-pod-logs/lifecycle"); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(cfg.LogDirectory); err != nil || !fi.IsDir() {
 		t.Errorf("log directory not created: %v", err)
 	}
-	defer os.RemoveAll("/tmp/ck-pod-logs/lifecycle")
 
 	verbose, err := d.Runtime.PodSandboxStatus(d.Ctx(), &runtime.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
 	if err != nil || !strings.Contains(verbose.Info["info"], `"pid":`) || !strings.Contains(verbose.Info["info"], "cniResult") ||
