@@ -19,6 +19,7 @@ import (
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/ids"
 	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/undo"
@@ -51,7 +52,7 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 		return "", err
 	}
 	key := nameKey(cfg.GetMetadata(), sb.Name())
-	return m.names.Create(m.ctx(ctx), key, newID, func(ctx context.Context, id string) error {
+	return m.names.Create(m.ctx(ctx), key, ids.New, func(ctx context.Context, id string) error {
 		return m.create(ctx, id, key, sb, cfg, devices)
 	})
 }
@@ -149,7 +150,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		HostnamePath:   sb.HostnamePath(),
 		ShmPath:        sb.ShmPath(),
 		Mounts:         mounts,
-		UserNS:         userNS(sb),
+		UserNS:         sb.SpecUserNS(),
 		UserNSPath:     sb.NamespacePath(specs.UserNamespace),
 		OOM:            m.opts.OOM,
 		CDI:            devices,
@@ -362,15 +363,6 @@ func removeFile(path string) error {
 		return err
 	}
 	return nil
-}
-
-// userNS is the spec's view of the pod's user namespace.
-func userNS(sb *sandbox.Sandbox) *spec.UserNS {
-	u := sb.UserNS()
-	if u == nil {
-		return nil
-	}
-	return &spec.UserNS{UIDs: u.UIDs, GIDs: u.GIDs}
 }
 
 // acceptsContainers says whether containers may be created or started in

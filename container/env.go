@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 )
 
 // Limits on a container's environment. The kernel refuses to exec a
@@ -30,20 +32,20 @@ func validateEnv(envs []*runtime.KeyValue) error {
 		k, v := kv.GetKey(), kv.GetValue()
 		switch {
 		case k == "":
-			return invalid("config.envs[%d]: the name is empty", i)
+			return invalidarg.Errorf("config.envs[%d]: the name is empty", i)
 		case strings.ContainsAny(k, "=\x00"):
-			return invalid("config.envs[%d]: name %q contains '=' or NUL", i, shortenPath(k))
+			return invalidarg.Errorf("config.envs[%d]: name %q contains '=' or NUL", i, shortenPath(k))
 		case bytes.IndexByte(v, 0) >= 0:
-			return invalid("config.envs[%d] (%s): the value contains NUL", i, shortenPath(k))
+			return invalidarg.Errorf("config.envs[%d] (%s): the value contains NUL", i, shortenPath(k))
 		}
 		n := len(k) + 1 + len(v) + 1
 		if n > maxEnvVarBytes {
-			return invalid("config.envs[%d] (%s) is %d bytes, more than the %d the kernel passes to a process", i, shortenPath(k), n, maxEnvVarBytes)
+			return invalidarg.Errorf("config.envs[%d] (%s) is %d bytes, more than the %d the kernel passes to a process", i, shortenPath(k), n, maxEnvVarBytes)
 		}
 		total += n
 	}
 	if total > maxEnvBytes {
-		return invalid("config.envs: %d variables take %d bytes, more than the %d allowed", len(envs), total, maxEnvBytes)
+		return invalidarg.Errorf("config.envs: %d variables take %d bytes, more than the %d allowed", len(envs), total, maxEnvBytes)
 	}
 	return nil
 }

@@ -3,20 +3,17 @@ package container
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
 )
@@ -104,30 +101,10 @@ func (m *Manager) killAndDeleteTask(ctx context.Context, task client.Task) error
 	return err
 }
 
-// deleteTask deletes the exited task of containerd container id by ID,
-// without the client's lookups; containerd refuses to delete a task that
-// still runs. A missing task is an errdefs NotFound error.
-//
-// It also cleans up what containerd still lists of a task the shim no
-// longer knows (a deletion cut off by a crash of cricketd: only another
-// delete lets the shim exit) or whose shim is gone. containerd then
-// reports an error although it cleaned up, so a failed delete is tried
-// once more: a task that is gone now was deleted.
+// deleteTask deletes the exited task of containerd container id by ID
+// (see ctrtask.Delete). A missing task is an errdefs NotFound error.
 func (m *Manager) deleteTask(ctx context.Context, id string) error {
-	return deleteTaskByID(ctx, m.client.TaskService(), id)
-}
-
-func deleteTaskByID(ctx context.Context, ts tasks.TasksClient, id string) error {
-	_, err := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
-	if err != nil && status.Code(err) != codes.NotFound && ctx.Err() == nil {
-		if _, again := ts.Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id}); status.Code(again) == codes.NotFound {
-			err = again
-		}
-	}
-	if status.Code(err) == codes.NotFound {
-		return fmt.Errorf("task of container %s: %w", id, errdefs.ErrNotFound)
-	}
-	return err
+	return ctrtask.Delete(ctx, m.client.TaskService(), id)
 }
 
 // cgroupEmpty reports whether the cgroup at path (cgroupfs, relative to the

@@ -3,6 +3,8 @@ package container
 import (
 	"fmt"
 	"strings"
+
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 )
 
 // Bounds of an exec's command, checked before any side effect. No command
@@ -29,17 +31,17 @@ func ValidateExecCmd(cmd []string) error { return validateExecCmd(cmd) }
 
 func validateExecCmd(cmd []string) error {
 	if len(cmd) == 0 {
-		return invalid("cmd is required")
+		return invalidarg.Errorf("cmd is required")
 	}
 	if n := len(cmd[0]); n == 0 || n > maxExecName {
-		return invalid("cmd[0] (the executable) is %d bytes long; it must have 1 to %d (PATH_MAX)", n, maxExecName)
+		return invalidarg.Errorf("cmd[0] (the executable) is %d bytes long; it must have 1 to %d (PATH_MAX)", n, maxExecName)
 	}
 	total := 0
 	for _, a := range cmd {
 		total += len(a)
 	}
 	if total > maxExecCmd {
-		return invalid("cmd is %d bytes long (%d arguments); at most %d bytes are accepted", total, len(cmd), maxExecCmd)
+		return invalidarg.Errorf("cmd is %d bytes long (%d arguments); at most %d bytes are accepted", total, len(cmd), maxExecCmd)
 	}
 	return nil
 }

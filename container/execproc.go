@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/cricket-cri/cricket/internal/ids"
 	"github.com/cricket-cri/cricket/internal/taskerr"
 )
 
@@ -53,7 +54,7 @@ type execProc struct {
 // so under load a start waits long), and a start cut short by a
 // cancellation could leave a process nobody tracks.
 func (m *Manager) launchExec(ctx context.Context, c *Container, task client.Task, spec *specs.Process, stdout, stderr io.Writer) (*execProc, error) {
-	p := &execProc{m: m, c: c, id: newID()[:16], launched: make(chan struct{})}
+	p := &execProc{m: m, c: c, id: ids.New()[:16], launched: make(chan struct{})}
 	p.dir = filepath.Join(c.Dir, "exec-"+p.id)
 	var err error
 	if p.io, err = openStdio(p.dir, false, false); err != nil {

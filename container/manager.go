@@ -2,8 +2,6 @@ package container
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"path/filepath"
 
@@ -79,12 +77,6 @@ func (m *Manager) ctx(ctx context.Context) context.Context {
 
 func (m *Manager) checkpointPath(id string) string {
 	return filepath.Join(m.opts.Root, "containers", id+".json")
-}
-
-func newID() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // containerd returns the container's containerd container: the handle kept

@@ -9,6 +9,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/signal"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 )
 
 // signalOf maps a CRI signal to its number. The CRI spells real-time
@@ -18,11 +20,11 @@ func signalOf(sig runtime.Signal) (syscall.Signal, error) {
 	name := strings.TrimPrefix(sig.String(), "SIGNAL_")
 	name = strings.NewReplacer("PLUS", "+", "MINUS", "-").Replace(name)
 	if _, known := runtime.Signal_name[int32(sig)]; !known || sig == runtime.Signal_SIGNAL_RUNTIME_DEFAULT {
-		return 0, invalid("stop_signal %d is not a CRI signal", int32(sig))
+		return 0, invalidarg.Errorf("stop_signal %d is not a CRI signal", int32(sig))
 	}
 	n, err := parseSignal(name)
 	if err != nil {
-		return 0, invalid("stop_signal %s is not a signal of this platform", sig)
+		return 0, invalidarg.Errorf("stop_signal %s is not a signal of this platform", sig)
 	}
 	return n, nil
 }

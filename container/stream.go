@@ -11,6 +11,8 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+
+	"github.com/cricket-cri/cricket/internal/ids"
 )
 
 // TerminalSize is a terminal's size (kubectl's resize events).
@@ -57,7 +59,7 @@ func (m *Manager) Exec(ctx context.Context, id string, cmd []string, s Streams) 
 	pspec := *spec.Process
 	pspec.Args, pspec.Terminal = cmd, s.TTY
 
-	execID := newID()[:16]
+	execID := ids.New()[:16]
 	dir := filepath.Join(c.Dir, "exec-"+execID)
 	sio, err := openStdio(dir, s.TTY, s.Stdin != nil)
 	if err != nil {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
 )
@@ -20,13 +20,13 @@ const MaxConfigBytes = 2 << 20
 // validate checks a ContainerConfig before any side effect.
 func validate(cfg *runtime.ContainerConfig) error {
 	if cfg.GetMetadata() == nil || cfg.GetMetadata().GetName() == "" {
-		return invalid("config.metadata.name is required")
+		return invalidarg.Errorf("config.metadata.name is required")
 	}
 	if err := sandbox.ValidateName("config.metadata.name", cfg.GetMetadata().GetName()); err != nil {
 		return err
 	}
 	if cfg.GetImage().GetImage() == "" {
-		return invalid("config.image.image is required")
+		return invalidarg.Errorf("config.image.image is required")
 	}
 	if err := sandbox.ValidateLabels("config.labels", cfg.GetLabels()); err != nil {
 		return err
@@ -70,7 +70,7 @@ func validate(cfg *runtime.ContainerConfig) error {
 	}
 	// Last: the fields above name what is too large more precisely.
 	if n := proto.Size(cfg); n > MaxConfigBytes {
-		return invalid("config is %d bytes, more than the %d a container config may have", n, MaxConfigBytes)
+		return invalidarg.Errorf("config is %d bytes, more than the %d a container config may have", n, MaxConfigBytes)
 	}
 	return nil
 }
@@ -88,7 +88,7 @@ func validateLogPath(lp string) error {
 		return nil
 	}
 	bad := func(why string) error {
-		return invalid("config.log_path %q %s", shortenPath(lp), why)
+		return invalidarg.Errorf("config.log_path %q %s", shortenPath(lp), why)
 	}
 	switch {
 	case len(lp) > maxLogPathBytes:
@@ -116,8 +116,4 @@ func shortenPath(s string) string {
 		return s[:80] + "..."
 	}
 	return s
-}
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
 }

@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"path/filepath"
 
@@ -112,10 +110,4 @@ func (m *Manager) checkpointPath(id string) string {
 // CgroupsPath returns the cgroups path for a process of sandbox sb.
 func (m *Manager) CgroupsPath(sb *Sandbox, id string) string {
 	return spec.CgroupsPath(sb.CgroupParent, id, m.opts.SystemdCgroup)
-}
-
-func newID() string {
-	var b [32]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

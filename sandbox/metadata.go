@@ -6,6 +6,8 @@ import (
 	"unicode"
 
 	"k8s.io/apimachinery/pkg/api/validate/content"
+
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 )
 
 // Limits on the metadata of a pod or container config. Every list, status
@@ -45,18 +47,18 @@ func ValidateLabels(field string, l map[string]string) error {
 		total += len(k) + len(v)
 	}
 	if total > MaxLabelsBytes {
-		return invalid("%s: %d labels take %d bytes, more than the %d allowed", field, len(l), total, MaxLabelsBytes)
+		return invalidarg.Errorf("%s: %d labels take %d bytes, more than the %d allowed", field, len(l), total, MaxLabelsBytes)
 	}
 	for k, v := range l {
 		if errs := content.IsLabelKey(k); len(errs) > 0 {
-			return invalid("%s: key %q: %s", field, shorten(k), errs[0])
+			return invalidarg.Errorf("%s: key %q: %s", field, shorten(k), errs[0])
 		}
 		errs := content.IsLabelValue(v)
 		if k == podNameLabel && len(errs) > 0 && len(content.IsDNS1123SubdomainCaseless(v)) == 0 {
 			errs = nil
 		}
 		if len(errs) > 0 {
-			return invalid("%s[%q]: value %q (%d bytes): %s", field, k, shorten(v), len(v), errs[0])
+			return invalidarg.Errorf("%s[%q]: value %q (%d bytes): %s", field, k, shorten(v), len(v), errs[0])
 		}
 	}
 	return nil
@@ -72,7 +74,7 @@ func ValidateAnnotations(field string, a map[string]string) error {
 		total += len(k) + len(v)
 	}
 	if total > MaxAnnotationsBytes {
-		return invalid("%s: %d annotations take %d bytes, more than the %d allowed", field, len(a), total, MaxAnnotationsBytes)
+		return invalidarg.Errorf("%s: %d annotations take %d bytes, more than the %d allowed", field, len(a), total, MaxAnnotationsBytes)
 	}
 	return nil
 }
@@ -83,9 +85,9 @@ func ValidateAnnotations(field string, a map[string]string) error {
 func ValidateName(field, s string) error {
 	switch {
 	case len(s) > MaxNameBytes:
-		return invalid("%s %q is %d bytes long, more than the %d allowed", field, shorten(s), len(s), MaxNameBytes)
+		return invalidarg.Errorf("%s %q is %d bytes long, more than the %d allowed", field, shorten(s), len(s), MaxNameBytes)
 	case strings.ContainsFunc(s, unicode.IsControl):
-		return invalid("%s %q contains a control character", field, s)
+		return invalidarg.Errorf("%s %q contains a control character", field, s)
 	}
 	return nil
 }

@@ -39,7 +39,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		// A pod in its own user namespace gets a network namespace that
 		// the pause container creates (see create).
 		NewNetNS:    sb.UserNS() != nil && !sb.HostNetwork(),
-		UserNS:      userNS(sb),
+		UserNS:      sb.SpecUserNS(),
 		CgroupsPath: m.CgroupsPath(sb, sb.ID),
 		OOMScoreAdj: m.opts.OOM.Adjust(-998),
 		ShmPath:     map[bool]string{true: "", false: sb.ShmPath()}[sb.HostIPC()],
@@ -102,15 +102,6 @@ func (p *pauseController) Start(ctx context.Context, sb *Sandbox) error {
 		return fmt.Errorf("start pause task for sandbox %s: %w", sb.ID, err)
 	}
 	return nil
-}
-
-// userNS is the spec's view of a pod's user namespace.
-func userNS(sb *Sandbox) *spec.UserNS {
-	u := sb.UserNS()
-	if u == nil {
-		return nil
-	}
-	return &spec.UserNS{UIDs: u.UIDs, GIDs: u.GIDs}
 }
 
 func (p *pauseController) Stop(ctx context.Context, sb *Sandbox) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
+	"github.com/cricket-cri/cricket/internal/ids"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/network"
@@ -39,7 +40,7 @@ func (m *Manager) Run(ctx context.Context, cfg *runtime.PodSandboxConfig, handle
 			return "", fmt.Errorf("pod network is not ready: %v: %w", err, errdefs.ErrFailedPrecondition)
 		}
 	}
-	return m.names.Create(m.ctx(ctx), nameKey(cfg.GetMetadata()), newID, func(ctx context.Context, id string) error {
+	return m.names.Create(m.ctx(ctx), nameKey(cfg.GetMetadata()), ids.New, func(ctx context.Context, id string) error {
 		return m.create(ctx, id, cfg, rt, running.SandboxImage)
 	})
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/invalidarg"
+	"github.com/cricket-cri/cricket/spec"
 )
 
 // UserNS is a pod's user namespace: one mapping for UIDs and one for GIDs,
@@ -41,6 +44,16 @@ func (s *Sandbox) UserNS() *UserNS {
 	return &UserNS{UIDs: conv(u.GetUids()), GIDs: conv(u.GetGids())}
 }
 
+// SpecUserNS is the pod's user namespace as package spec takes it, or nil
+// when the pod uses the host's.
+func (s *Sandbox) SpecUserNS() *spec.UserNS {
+	u := s.UserNS()
+	if u == nil {
+		return nil
+	}
+	return &spec.UserNS{UIDs: u.UIDs, GIDs: u.GIDs}
+}
+
 // validateUserNS accepts a host user namespace (NODE, or no options) or a
 // pod user namespace with exactly one mapping each for UIDs and GIDs that
 // maps container ID 0.
@@ -51,26 +64,26 @@ func validateUserNS(u *runtime.UserNamespace) error {
 	switch u.GetMode() {
 	case runtime.NamespaceMode_NODE:
 		if len(u.GetUids()) > 0 || len(u.GetGids()) > 0 {
-			return invalid("userns_options: mappings are only valid with mode POD")
+			return invalidarg.Errorf("userns_options: mappings are only valid with mode POD")
 		}
 		return nil
 	case runtime.NamespaceMode_POD:
 	default:
-		return invalid("userns_options: mode %s is not supported (POD or NODE)", u.GetMode())
+		return invalidarg.Errorf("userns_options: mode %s is not supported (POD or NODE)", u.GetMode())
 	}
 	for name, ms := range map[string][]*runtime.IDMapping{"uids": u.GetUids(), "gids": u.GetGids()} {
 		if len(ms) != 1 {
-			return invalid("userns_options.%s: want exactly one mapping, got %d", name, len(ms))
+			return invalidarg.Errorf("userns_options.%s: want exactly one mapping, got %d", name, len(ms))
 		}
 		m := ms[0]
 		if m.GetContainerId() != 0 {
-			return invalid("userns_options.%s: container ID 0 must be mapped (mapping starts at %d)", name, m.GetContainerId())
+			return invalidarg.Errorf("userns_options.%s: container ID 0 must be mapped (mapping starts at %d)", name, m.GetContainerId())
 		}
 		if m.GetLength() == 0 || uint64(m.GetHostId())+uint64(m.GetLength()) > 1<<32 {
-			return invalid("userns_options.%s: host range %d+%d is empty or out of range", name, m.GetHostId(), m.GetLength())
+			return invalidarg.Errorf("userns_options.%s: host range %d+%d is empty or out of range", name, m.GetHostId(), m.GetLength())
 		}
 		if m.GetHostId() == 0 {
-			return invalid("userns_options.%s: mapping container root to host root defeats the user namespace", name)
+			return invalidarg.Errorf("userns_options.%s: mapping container root to host root defeats the user namespace", name)
 		}
 	}
 	return nil

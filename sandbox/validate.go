@@ -1,15 +1,14 @@
 package sandbox
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -18,13 +17,13 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	md := cfg.GetMetadata()
 	switch {
 	case md == nil:
-		return invalid("config.metadata is required")
+		return invalidarg.Errorf("config.metadata is required")
 	case md.GetName() == "":
-		return invalid("config.metadata.name is required")
+		return invalidarg.Errorf("config.metadata.name is required")
 	case md.GetNamespace() == "":
-		return invalid("config.metadata.namespace is required")
+		return invalidarg.Errorf("config.metadata.namespace is required")
 	case md.GetUid() == "":
-		return invalid("config.metadata.uid is required")
+		return invalidarg.Errorf("config.metadata.uid is required")
 	}
 	for field, v := range map[string]string{"config.metadata.name": md.GetName(), "config.metadata.namespace": md.GetNamespace(), "config.metadata.uid": md.GetUid()} {
 		if err := validatePodName(field, v); err != nil {
@@ -46,20 +45,20 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	}
 	nso := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	if m := nso.GetNetwork(); m == runtime.NamespaceMode_CONTAINER || m == runtime.NamespaceMode_TARGET {
-		return invalid("namespace_options.network %s is not supported for a pod (POD or NODE)", m)
+		return invalidarg.Errorf("namespace_options.network %s is not supported for a pod (POD or NODE)", m)
 	}
 	if m := nso.GetIpc(); m == runtime.NamespaceMode_CONTAINER || m == runtime.NamespaceMode_TARGET {
-		return invalid("namespace_options.ipc %s is not supported for a pod (POD or NODE)", m)
+		return invalidarg.Errorf("namespace_options.ipc %s is not supported for a pod (POD or NODE)", m)
 	}
 	if nso.GetPid() == runtime.NamespaceMode_TARGET {
-		return invalid("namespace_options.pid TARGET is only valid for containers")
+		return invalidarg.Errorf("namespace_options.pid TARGET is only valid for containers")
 	}
 	if err := validateUserNS(nso.GetUsernsOptions()); err != nil {
 		return err
 	}
 	if nso.GetUsernsOptions() != nil && nso.GetUsernsOptions().GetMode() == runtime.NamespaceMode_POD &&
 		(nso.GetNetwork() == runtime.NamespaceMode_NODE || nso.GetIpc() == runtime.NamespaceMode_NODE || nso.GetPid() == runtime.NamespaceMode_NODE) {
-		return invalid("userns_options mode POD cannot be combined with host network, IPC or PID namespaces")
+		return invalidarg.Errorf("userns_options mode POD cannot be combined with host network, IPC or PID namespaces")
 	}
 	hostNet := nso.GetNetwork() == runtime.NamespaceMode_NODE
 	hostIPC := nso.GetIpc() == runtime.NamespaceMode_NODE
@@ -73,15 +72,15 @@ func validate(cfg *runtime.PodSandboxConfig) error {
 	}
 	for _, p := range cfg.GetPortMappings() {
 		if p.GetContainerPort() <= 0 || p.GetContainerPort() > 65535 || p.GetHostPort() < 0 || p.GetHostPort() > 65535 {
-			return invalid("port_mappings: container_port %d / host_port %d out of range", p.GetContainerPort(), p.GetHostPort())
+			return invalidarg.Errorf("port_mappings: container_port %d / host_port %d out of range", p.GetContainerPort(), p.GetHostPort())
 		}
 	}
 	if lp := cfg.GetLogDirectory(); lp != "" && !strings.HasPrefix(lp, "/") {
-		return invalid("log_directory %q must be absolute", lp)
+		return invalidarg.Errorf("log_directory %q must be absolute", lp)
 	}
 	// Last: the fields above name what is too large more precisely.
 	if n := proto.Size(cfg); n > MaxPodConfigBytes {
-		return invalid("config is %d bytes, more than the %d a pod sandbox config may have", n, MaxPodConfigBytes)
+		return invalidarg.Errorf("config is %d bytes, more than the %d a pod sandbox config may have", n, MaxPodConfigBytes)
 	}
 	return nil
 }
@@ -99,7 +98,7 @@ func validatePodName(field, v string) error {
 		return err
 	}
 	if strings.ContainsAny(v, ";=") {
-		return invalid("%s %q contains ';' or '=', which CNI arguments cannot carry", field, v)
+		return invalidarg.Errorf("%s %q contains ';' or '=', which CNI arguments cannot carry", field, v)
 	}
 	return nil
 }
@@ -167,10 +166,10 @@ const maxSysctlValueBytes = 4096
 // kernel checks the value itself when the pod's namespaces are created.
 func validateSysctlValue(key, v string) error {
 	if len(v) > maxSysctlValueBytes {
-		return invalid("sysctl %q: value of %d bytes, more than the %d allowed", shorten(key), len(v), maxSysctlValueBytes)
+		return invalidarg.Errorf("sysctl %q: value of %d bytes, more than the %d allowed", shorten(key), len(v), maxSysctlValueBytes)
 	}
 	if strings.ContainsFunc(v, func(r rune) bool { return r != '\t' && unicode.IsControl(r) }) {
-		return invalid("sysctl %q: value %q contains a control character (a line break, NUL)", shorten(key), shorten(v))
+		return invalidarg.Errorf("sysctl %q: value %q contains a control character (a line break, NUL)", shorten(key), shorten(v))
 	}
 	return nil
 }
@@ -181,27 +180,23 @@ func validateSysctlValue(key, v string) error {
 func validateSysctl(key string, hostNet, hostIPC bool) error {
 	for _, seg := range strings.Split(sysctlPath(key), "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return invalid("sysctl %q is not a sysctl name (empty, . or .. path element)", key)
+			return invalidarg.Errorf("sysctl %q is not a sysctl name (empty, . or .. path element)", key)
 		}
 	}
 	switch sysctlNamespace(key) {
 	case specs.IPCNamespace:
 		if hostIPC {
-			return invalid("sysctl %q is in the IPC namespace, which this pod shares with the host", key)
+			return invalidarg.Errorf("sysctl %q is in the IPC namespace, which this pod shares with the host", key)
 		}
 	case specs.NetworkNamespace:
 		if hostNet {
-			return invalid("sysctl %q is in the network namespace, which this pod shares with the host", key)
+			return invalidarg.Errorf("sysctl %q is in the network namespace, which this pod shares with the host", key)
 		}
 	default:
 		if k := strings.ReplaceAll(key, "/", "."); k == "kernel.hostname" || k == "kernel.domainname" {
-			return invalid("sysctl %q: set the hostname through the pod's hostname", key)
+			return invalidarg.Errorf("sysctl %q: set the hostname through the pod's hostname", key)
 		}
-		return invalid("sysctl %q is not namespaced; setting it would change the host", key)
+		return invalidarg.Errorf("sysctl %q is not namespaced; setting it would change the host", key)
 	}
 	return nil
-}
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
 }

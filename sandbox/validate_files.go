@@ -5,6 +5,8 @@ import (
 	"unicode"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/invalidarg"
 )
 
 // maxHostnameBytes is the kernel's limit on a hostname (HOST_NAME_MAX):
@@ -19,7 +21,7 @@ const maxHostnameBytes = 64
 func validateFiles(cfg *runtime.PodSandboxConfig) error {
 	if h := cfg.GetHostname(); h != "" {
 		if len(h) > maxHostnameBytes {
-			return invalid("config.hostname %q is %d bytes long; the kernel takes at most %d", shorten(h), len(h), maxHostnameBytes)
+			return invalidarg.Errorf("config.hostname %q is %d bytes long; the kernel takes at most %d", shorten(h), len(h), maxHostnameBytes)
 		}
 		if err := oneWord("config.hostname", h); err != nil {
 			return err
@@ -33,7 +35,7 @@ func validateFiles(cfg *runtime.PodSandboxConfig) error {
 	} {
 		for i, v := range values {
 			if v == "" {
-				return invalid("%s[%d] is empty", field, i)
+				return invalidarg.Errorf("%s[%d] is empty", field, i)
 			}
 			if err := oneWord(field, v); err != nil {
 				return err
@@ -46,7 +48,7 @@ func validateFiles(cfg *runtime.PodSandboxConfig) error {
 // oneWord refuses whitespace and control characters (NUL, line breaks).
 func oneWord(field, v string) error {
 	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return invalid("%s %q contains whitespace or a control character (a line break, NUL), which would change the file it is written to", field, shorten(v))
+		return invalidarg.Errorf("%s %q contains whitespace or a control character (a line break, NUL), which would change the file it is written to", field, shorten(v))
 	}
 	return nil
 }
