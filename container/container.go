@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/listbudget"
 )
 
@@ -40,52 +41,56 @@ const (
 	ReasonStartError = "StartError"
 )
 
-// Container is one container. Fields above mu never change after creation;
-// the rest are guarded by mu.
+// Container is one container. Its three parts differ in how they change:
+//
+//   - Metadata is set while the container is created, before anyone else
+//     sees it, and never changes after: it is read without a lock.
+//   - status (Status) is its state as the CRI reports it and its
+//     checkpoint keeps it. It changes only through update, which changes
+//     and checkpoints it in one critical section under mu.
+//   - The fields after status are volatile: handles, flags and channels
+//     that live as long as this cricketd does. They are read and changed
+//     directly under mu; none is checkpointed.
+//
+// Locks, in the order they are taken (none is taken while holding one
+// that comes later): the sandbox's op, op, execCleanup, and last mu or the
+// sandbox's mu, each on its own (these two are never held together).
+//
+//   - op serializes the lifecycle operations (start, stop, remove, resource
+//     updates) and is held across containerd calls; StopPodSandbox and
+//     RemovePodSandbox take it under the sandbox's op.
+//   - execCleanup is read-locked while an exec's process is deleted; an
+//     exited container's task is deleted only once none is (see
+//     deleteExitedTask). It cannot be op: an exit that StopContainer
+//     finishes takes it under op, and an exec's deletion must not wait for
+//     a stop. It cannot be mu: it is held across containerd calls.
+//   - mu guards status and the volatile fields. It is held only to read or
+//     change them and, in update, for the checkpoint write: never across a
+//     containerd call or a lock other than itself. Events are published
+//     after it is released: a subscriber reads Status.
 type Container struct {
-	ID        string
-	SandboxID string
-	Config    *runtime.ContainerConfig
-	CreatedAt time.Time
-	// ImageID is the config digest; ImageName the image's tag or digest
-	// reference (for status), ImageRef its repo digest or ID.
-	ImageID   string
-	ImageName string
-	ImageRef  string
-	// LogPath is the absolute CRI log path ("" when the config has none).
-	LogDir, LogPath string
-	// Dir holds volatile files: the stdio FIFOs.
-	Dir string
-	// User is the process user as created (uid, gid, groups).
-	User specs.User
-	// StopSignal is the signal StopContainer sends first.
-	StopSignal string
-	// NameKey is the reserved name (container, attempt and pod).
-	NameKey string
-	// CgroupPath is the container's cgroup (cgroupfs path), for stats.
-	CgroupPath string
+	Metadata
 	// listCharge is the container's share of the list budget, returned
 	// when it is removed.
 	listCharge *listbudget.Charge
 
-	// op serializes lifecycle operations (start, stop, remove).
-	op sync.Mutex
+	op          sync.Mutex
+	execCleanup sync.RWMutex
+	mu          sync.Mutex
 
-	mu         sync.Mutex
-	state      State
-	pid        uint32
-	startedAt  time.Time
-	finishedAt time.Time
-	exitCode   int32
-	reason     string
-	message    string
-	oomKilled  bool
-	resources  *runtime.LinuxContainerResources
-	removing   bool
+	status Status
+
+	// file is the container's checkpoint, written atomically but not
+	// synced: a crash of cricketd loses nothing, and after a crash of the
+	// host the container is gone anyway; a record that a host crash lost
+	// or set back is handled at start-up like any other (a containerd
+	// container without a record is removed, a task that is gone is an
+	// exit).
+	file checkpoint.File
 	// finishing is set once finish began recording the exit.
 	finishing bool
 	// exited is closed when the container's process has exited and its
-	// output is drained.
+	// output is drained: by update, when the status becomes exited.
 	exited chan struct{}
 	io     *stdio
 
@@ -106,19 +111,41 @@ type Container struct {
 	noTask bool
 	// process is the container's OCI process spec, the template of execs.
 	process *specs.Process
-
-	// execCleanup is read-locked while an exec's deletion is under way.
-	execCleanup sync.RWMutex
-
-	// checkpointMu orders checkpoint writes with the checkpoint's removal:
-	// a write that comes late (the exit of a container being removed)
-	// must not bring a removed container back.
-	checkpointMu   sync.Mutex
-	checkpointGone bool
 }
 
-// Status is a snapshot of a container's mutable state.
+// Metadata is what a container is created with. Its checkpoint holds it
+// as it is, but for Config, which goes in its protobuf encoding (see
+// record).
+type Metadata struct {
+	ID        string
+	SandboxID string
+	Config    *runtime.ContainerConfig `json:"-"`
+	CreatedAt time.Time
+	// ImageID is the config digest; ImageName the image's tag or digest
+	// reference (for status), ImageRef its repo digest or ID.
+	ImageID   string
+	ImageName string
+	ImageRef  string
+	// LogPath is the absolute CRI log path ("" when the config has none).
+	LogDir, LogPath string
+	// Dir holds volatile files: the stdio FIFOs.
+	Dir string
+	// User is the process user as created (uid, gid, groups).
+	User specs.User
+	// StopSignal is the signal StopContainer sends first.
+	StopSignal string
+	// NameKey is the reserved name (container, attempt and pod).
+	NameKey string
+	// CgroupPath is the container's cgroup (cgroupfs path), for stats.
+	CgroupPath string
+}
+
+// Status is a container's changing state, as the CRI reports it and its
+// checkpoint keeps it (Resources in its protobuf encoding, see record).
 type Status struct {
+	// Creating is set until CreateContainer finished: a checkpoint still
+	// creating after a crash is rolled back at start-up.
+	Creating   bool
 	State      State
 	PID        uint32
 	StartedAt  time.Time
@@ -126,15 +153,55 @@ type Status struct {
 	ExitCode   int32
 	Reason     string
 	Message    string
-	Resources  *runtime.LinuxContainerResources
+	// OOMKilled is set when the kernel's OOM killer killed a process of
+	// the container: its exit is reported as OOMKilled.
+	OOMKilled bool
+	Resources *runtime.LinuxContainerResources `json:"-"`
 }
 
 // Status returns the container's current state.
 func (c *Container) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Status{State: c.state, PID: c.pid, StartedAt: c.startedAt, FinishedAt: c.finishedAt,
-		ExitCode: c.exitCode, Reason: c.reason, Message: c.message, Resources: c.resources}
+	return c.status
+}
+
+// update is the one way a container's status changes: under mu, fn edits
+// a copy of it, the copy is checkpointed and only then becomes the status
+// (see checkpoint.Update for how and what it returns). The status becoming
+// exited closes c.exited in the same critical section. Once the checkpoint
+// is removed, the status changes in memory only. fn runs under mu: it
+// must not call what takes mu (Status).
+func (c *Container) update(how checkpoint.Change, fn func(*Status) bool) error {
+	// The config never changes: encoded before the lock is taken.
+	cfg, err := checkpoint.EncodeFor(how, c.Config)
+	if err != nil {
+		return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.status.State
+	err = checkpoint.Update(&c.status, how, func(s Status) error {
+		res, err := checkpoint.EncodeFor(how, s.Resources)
+		if err != nil {
+			return fmt.Errorf("checkpoint container %s: %w", c.ID, err)
+		}
+		return c.file.Write(&record{Metadata: c.Metadata, Status: s, Config: cfg, Resources: res})
+	}, fn)
+	if was != StateExited && c.status.State == StateExited {
+		close(c.exited)
+	}
+	return err
+}
+
+// removeCheckpoint removes the container's checkpoint for good.
+func (c *Container) removeCheckpoint() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.file.Remove(); err != nil {
+		return fmt.Errorf("remove checkpoint of container %s: %w", c.ID, err)
+	}
+	return nil
 }
 
 // nameKey is the key kubelet may not reuse while the container exists: the
@@ -143,72 +210,29 @@ func nameKey(m *runtime.ContainerMetadata, sandboxName string) string {
 	return fmt.Sprintf("%s_%d_%s", m.GetName(), m.GetAttempt(), sandboxName)
 }
 
-// record is a container as checkpointed under the root dir.
+// record is a container as checkpointed under the root dir: its metadata
+// and status, with the two protobuf messages encoded.
 type record struct {
-	ID, SandboxID      string
-	Config             []byte
-	CreatedAt          time.Time
-	ImageID, ImageName string
-	ImageRef           string
-	LogDir, LogPath    string
-	Dir                string
-	User               specs.User
-	StopSignal         string
-	NameKey            string
-	CgroupPath         string
-	Creating           bool
-	State              State
-	PID                uint32
-	StartedAt          time.Time
-	FinishedAt         time.Time
-	ExitCode           int32
-	Reason, Message    string
-	OOMKilled          bool
-	Resources          []byte
+	Metadata
+	Status
+	Config    []byte // protobuf ContainerConfig
+	Resources []byte // protobuf LinuxContainerResources, nil for none
 }
 
-func (c *Container) record(creating bool) (*record, error) {
-	cfg, err := proto.Marshal(c.Config)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var res []byte
-	if c.resources != nil {
-		if res, err = proto.Marshal(c.resources); err != nil {
-			return nil, err
-		}
-	}
-	return &record{
-		ID: c.ID, SandboxID: c.SandboxID, Config: cfg, CreatedAt: c.CreatedAt,
-		ImageID: c.ImageID, ImageName: c.ImageName, ImageRef: c.ImageRef, LogDir: c.LogDir, LogPath: c.LogPath, Dir: c.Dir,
-		User: c.User, StopSignal: c.StopSignal, NameKey: c.NameKey, CgroupPath: c.CgroupPath, Creating: creating,
-		State: c.state, PID: c.pid, StartedAt: c.startedAt, FinishedAt: c.finishedAt,
-		ExitCode: c.exitCode, Reason: c.reason, Message: c.message, OOMKilled: c.oomKilled, Resources: res,
-	}, nil
-}
-
-func (r *record) container() (*Container, error) {
-	cfg := &runtime.ContainerConfig{}
-	if err := proto.Unmarshal(r.Config, cfg); err != nil {
+// container is the container a checkpoint at path describes.
+func (r *record) container(path string) (*Container, error) {
+	c := &Container{Metadata: r.Metadata, status: r.Status, file: checkpoint.File{Path: path}, exited: make(chan struct{})}
+	c.Config = &runtime.ContainerConfig{}
+	if err := proto.Unmarshal(r.Config, c.Config); err != nil {
 		return nil, fmt.Errorf("container %s: decode config: %w", r.ID, err)
 	}
-	c := &Container{
-		ID: r.ID, SandboxID: r.SandboxID, Config: cfg, CreatedAt: r.CreatedAt,
-		ImageID: r.ImageID, ImageName: r.ImageName, ImageRef: r.ImageRef, LogDir: r.LogDir, LogPath: r.LogPath, Dir: r.Dir,
-		User: r.User, StopSignal: r.StopSignal, NameKey: r.NameKey, CgroupPath: r.CgroupPath,
-		state: r.State, pid: r.PID, startedAt: r.StartedAt, finishedAt: r.FinishedAt,
-		exitCode: r.ExitCode, reason: r.Reason, message: r.Message, oomKilled: r.OOMKilled,
-		exited: make(chan struct{}),
-	}
 	if len(r.Resources) > 0 {
-		c.resources = &runtime.LinuxContainerResources{}
-		if err := proto.Unmarshal(r.Resources, c.resources); err != nil {
+		c.status.Resources = &runtime.LinuxContainerResources{}
+		if err := proto.Unmarshal(r.Resources, c.status.Resources); err != nil {
 			return nil, fmt.Errorf("container %s: decode resources: %w", r.ID, err)
 		}
 	}
-	if c.state == StateExited {
+	if c.status.State == StateExited {
 		close(c.exited)
 	}
 	return c, nil

@@ -70,16 +70,20 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	c := &Container{
-		ID:        id,
-		SandboxID: sb.ID,
-		Config:    cfg,
-		CreatedAt: time.Now(),
-		ImageID:   img.ID,
-		ImageName: img.RepoTagOrID(),
-		ImageRef:  imageRef(img),
-		Dir:       filepath.Join(m.opts.State, "containers", id),
-		NameKey:   key,
-		exited:    make(chan struct{}),
+		Metadata: Metadata{
+			ID:        id,
+			SandboxID: sb.ID,
+			Config:    cfg,
+			CreatedAt: time.Now(),
+			ImageID:   img.ID,
+			ImageName: img.RepoTagOrID(),
+			ImageRef:  imageRef(img),
+			Dir:       filepath.Join(m.opts.State, "containers", id),
+			NameKey:   key,
+		},
+		status: Status{Creating: true, State: StateCreated},
+		file:   checkpoint.File{Path: m.checkpointPath(id)},
+		exited: make(chan struct{}),
 	}
 	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
 		c.LogDir = sb.Config.GetLogDirectory()
@@ -104,11 +108,13 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	}
 	u.Push(func(context.Context) error { charge.Release(); return nil })
 	c.listCharge = charge
-	if err := m.persist(c, true); err != nil {
+	// The checkpoint goes first: if cricketd dies half-way, start-up finds
+	// a container still creating and rolls it back.
+	if err := c.update(checkpoint.Requested, nil); err != nil {
 		return err
 	}
 	t.Step("checkpoint")
-	u.Push(func(context.Context) error { return removeFile(m.checkpointPath(id)) })
+	u.Push(func(context.Context) error { return removeFile(c.file.Path) })
 	u.Push(func(context.Context) error { return removeContainerDir(c.Dir) })
 
 	// The pod's own runtime, as it was created: its containers share its
@@ -198,12 +204,11 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		c.CgroupPath = spec.CgroupFSPath(p) // an NRI plugin moved it
 	}
 	c.ctr, c.snapshotter, c.process, c.noTask = ctr, m.opts.Snapshotter, generated.Process, true
-	c.state = StateCreated
-	if res := cfg.GetLinux().GetResources(); res != nil {
-		c.resources = res
-	}
 	t.Step("container")
-	if err := m.persist(c, false); err != nil {
+	if err := c.update(checkpoint.Requested, func(s *Status) bool {
+		s.Creating, s.Resources = false, cfg.GetLinux().GetResources()
+		return true
+	}); err != nil {
 		return err
 	}
 	t.Step("checkpoint")
@@ -329,35 +334,6 @@ func imageRef(img *image.Image) string {
 	return img.ID
 }
 
-// persist checkpoints the container. The write is atomic but not synced:
-// a crash of cricketd loses nothing, and after a crash of the host the
-// container is gone anyway; a record that a host crash lost or set back
-// is handled at start-up like any other (a containerd container without
-// a record is removed, a task that is gone is an exit).
-func (m *Manager) persist(c *Container, creating bool) error {
-	c.checkpointMu.Lock()
-	defer c.checkpointMu.Unlock()
-	if c.checkpointGone {
-		return nil
-	}
-	rec, err := c.record(creating)
-	if err != nil {
-		return err
-	}
-	return checkpoint.WriteUnsynced(m.checkpointPath(c.ID), rec)
-}
-
-// unpersist removes the container's checkpoint for good.
-func (m *Manager) unpersist(c *Container) error {
-	c.checkpointMu.Lock()
-	defer c.checkpointMu.Unlock()
-	c.checkpointGone = true
-	if err := removeFile(m.checkpointPath(c.ID)); err != nil {
-		return fmt.Errorf("remove checkpoint of container %s: %w", c.ID, err)
-	}
-	return nil
-}
-
 func removeFile(path string) error {
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
@@ -368,10 +344,10 @@ func removeFile(path string) error {
 // acceptsContainers says whether containers may be created or started in
 // a sandbox: it must be ready and not on its way down.
 func acceptsContainers(sb *sandbox.Sandbox) error {
-	switch st := sb.Status(); {
-	case st.State != sandbox.StateReady:
+	switch {
+	case sb.Status().State != sandbox.StateReady:
 		return fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
-	case st.Stopping:
+	case sb.Stopping():
 		return fmt.Errorf("sandbox %s is stopping: %w", sb.ID, errdefs.ErrFailedPrecondition)
 	}
 	return nil

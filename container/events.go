@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
@@ -31,10 +32,7 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if err != nil || c.ID != e.ContainerID {
 		return
 	}
-	c.mu.Lock()
-	stale := e.PID != 0 && e.PID != c.pid
-	c.mu.Unlock()
-	if stale {
+	if e.PID != 0 && e.PID != c.Status().PID {
 		// The task of a start tried twice (see Start): its shim went
 		// away, and the container's task is another one now.
 		return
@@ -43,7 +41,7 @@ func (m *Manager) HandleExit(e events.Exit) {
 		// Nearly always cricket's own deletion after the exit it saw; it
 		// matters only for a running container whose exit went unseen.
 		c.mu.Lock()
-		seen := c.finishing || c.state != StateRunning
+		seen := c.finishing || c.status.State != StateRunning
 		c.mu.Unlock()
 		if seen {
 			return
@@ -129,9 +127,8 @@ func (m *Manager) HandleOOM(containerID string) {
 	if err != nil || c.ID != containerID {
 		return
 	}
-	c.mu.Lock()
-	c.oomKilled = true
-	c.mu.Unlock()
+	// Written with the exit.
+	c.update(checkpoint.Deferred, func(s *Status) bool { s.OOMKilled = true; return true })
 }
 
 // finish completes a container's exit: delete its task (the shim then
@@ -155,9 +152,7 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 	// The OOM event and the exit event come separately, in no set order;
 	// the kernel's count in the container's cgroup (gone once the task is
 	// deleted) tells now.
-	if cgroupOOMKilled(c.CgroupPath) {
-		m.HandleOOM(c.ID)
-	}
+	oomKilled := cgroupOOMKilled(c.CgroupPath)
 	m.deleteExitedTask(ctx, c)
 	t.Step("delete")
 	c.mu.Lock()
@@ -170,24 +165,28 @@ func (m *Manager) finish(c *Container, status int32, at time.Time) {
 		io.close()
 	}
 	t.Step("drain")
-	c.mu.Lock()
-	if c.state == StateExited {
-		c.mu.Unlock()
+	exited := false
+	err := c.update(checkpoint.Happened, func(s *Status) bool {
+		if s.State == StateExited {
+			return false
+		}
+		exited = true
+		s.State, s.ExitCode, s.FinishedAt = StateExited, status, at
+		s.OOMKilled = s.OOMKilled || oomKilled
+		switch {
+		case s.OOMKilled:
+			s.Reason = ReasonOOMKilled
+		case status == 0:
+			s.Reason = ReasonCompleted
+		default:
+			s.Reason = ReasonError
+		}
+		return true
+	})
+	if !exited {
 		return
 	}
-	c.state, c.exitCode, c.finishedAt = StateExited, status, at
-	switch {
-	case c.oomKilled:
-		c.reason = ReasonOOMKilled
-	case status == 0:
-		c.reason = ReasonCompleted
-	default:
-		c.reason = ReasonError
-	}
-	close(c.exited)
-	c.mu.Unlock()
-	t.Step("closed")
-	if err := m.persist(c, false); err != nil {
+	if err != nil {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
 	t.Step("checkpoint")

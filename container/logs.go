@@ -15,7 +15,7 @@ func (m *Manager) ReopenLog(ctx context.Context, id string) error {
 		return err
 	}
 	c.mu.Lock()
-	state, io := c.state, c.io
+	state, io := c.status.State, c.io
 	c.mu.Unlock()
 	if state != StateRunning || io == nil {
 		return fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrFailedPrecondition)

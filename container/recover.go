@@ -35,7 +35,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, recoveryFinishers)
 	for _, rec := range recs {
-		c, err := rec.Value.container()
+		c, err := rec.Value.container(m.checkpointPath(rec.Value.ID))
 		if err != nil {
 			m.opts.Log.Error("undecodable container checkpoint; removing it", "path", rec.Path, "error", err)
 			os.Remove(rec.Path)
@@ -78,7 +78,7 @@ func (m *Manager) removeOrphanDirs(ctx context.Context, known map[string]bool) {
 		if known[e.Name()] || !e.IsDir() {
 			continue
 		}
-		c := &Container{ID: e.Name(), Dir: filepath.Join(base, e.Name())}
+		c := &Container{Metadata: Metadata{ID: e.Name(), Dir: filepath.Join(base, e.Name())}}
 		m.opts.Log.Warn("removing a container directory without a checkpoint", "path", c.Dir)
 		if err := errors.Join(m.unmountImages(ctx, c), removeContainerDir(c.Dir)); err != nil {
 			m.opts.Log.Error("remove orphan container directory", "path", c.Dir, "error", err)
@@ -90,7 +90,7 @@ func (m *Manager) removeOrphanDirs(ctx context.Context, known map[string]bool) {
 // sandbox is gone.
 func (m *Manager) discard(ctx context.Context, c *Container) {
 	m.opts.Log.Warn("removing container left by an interrupted creation or a removed sandbox", "container", c.ID)
-	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), removeContainerDir(c.Dir), removeFile(m.checkpointPath(c.ID)))
+	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), removeContainerDir(c.Dir), removeFile(c.file.Path))
 	if err != nil {
 		m.opts.Log.Error("remove interrupted container", "container", c.ID, "error", err)
 	}
@@ -141,12 +141,17 @@ func (m *Manager) restore(ctx context.Context, c *Container) {
 	if err := m.reattach(ctx, c, task); err != nil {
 		m.opts.Log.Error("reattach container output", "container", c.ID, "error", err)
 	}
-	c.mu.Lock()
-	if c.state == StateCreated {
-		c.state = StateRunning
+	if err := c.update(checkpoint.Happened, func(s *Status) bool {
+		if s.State == StateCreated {
+			s.State = StateRunning // its start's checkpoint was not written
+		} else if s.PID == task.Pid() {
+			return false
+		}
+		s.PID = task.Pid()
+		return true
+	}); err != nil {
+		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
-	c.pid = task.Pid()
-	c.mu.Unlock()
 }
 
 // reattach reopens a running container's FIFOs and resumes copying its

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
@@ -63,27 +64,31 @@ func (m *Manager) startLocked(ctx context.Context, c *Container) (failed bool, _
 		// Its exit, when containerd reports it, is no longer this
 		// container's (HandleExit matches the pid).
 		c.mu.Lock()
-		c.pid, c.task = 0, nil
+		c.task = nil
 		c.mu.Unlock()
+		c.update(checkpoint.Deferred, func(s *Status) bool { s.PID = 0; return true })
 		if derr := m.deleteTask(context.WithoutCancel(ctx), c.ID); derr != nil && !errdefs.IsNotFound(derr) {
 			m.opts.Log.Warn("delete the task of the first try", "container", c.ID, "error", derr)
 		}
 		err = m.start(ctx, c)
 	}
 	if err != nil {
-		c.mu.Lock()
-		if c.state == StateCreated {
-			// A start that failed is final: the container is exited with
-			// the reason, as kubelet expects.
-			c.state, c.exitCode, c.reason, c.message = StateExited, 128, ReasonStartError, err.Error()
-			c.finishedAt = time.Now()
-			close(c.exited)
+		// A start that failed is final: the container is exited with the
+		// reason, as kubelet expects.
+		perr := c.update(checkpoint.Happened, func(s *Status) bool {
+			if s.State != StateCreated {
+				return false
+			}
+			s.State, s.ExitCode, s.Reason, s.Message = StateExited, 128, ReasonStartError, err.Error()
+			s.FinishedAt = time.Now()
 			failed = true
-			defer m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
-		}
-		c.mu.Unlock()
-		if perr := m.persist(c, false); perr != nil {
+			return true
+		})
+		if perr != nil {
 			m.opts.Log.Error("checkpoint container", "container", c.ID, "error", perr)
+		}
+		if failed {
+			m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 		}
 		return failed, err
 	}
@@ -176,8 +181,9 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 		}
 	}
 	c.mu.Lock()
-	c.io, c.pid, c.task = io, task.Pid(), task
+	c.io, c.task = io, task
 	c.mu.Unlock()
+	c.update(checkpoint.Deferred, func(s *Status) bool { s.PID = task.Pid(); return true })
 	// NRI plugins see the container's process before its command runs.
 	if err := m.nriStart(ctx, c); err != nil {
 		m.discardTask(ctx, c, task)
@@ -189,10 +195,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 			// It did start: containerd reads the task's state after
 			// starting it, and a command that ends at once had its exit
 			// handled and its task deleted in between.
-			c.mu.Lock()
-			c.startedAt = started
-			c.mu.Unlock()
-			if perr := m.persist(c, false); perr != nil {
+			if perr := c.update(checkpoint.Happened, func(s *Status) bool { s.StartedAt = started; return true }); perr != nil {
 				m.opts.Log.Error("checkpoint container", "container", c.ID, "error", perr)
 			}
 			m.opts.Log.Info("container started and already exited", "container", c.ID, "pid", task.Pid())
@@ -202,14 +205,14 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 		return fmt.Errorf("start container %s: %w", c.ID, err)
 	}
 	t.Step("start")
-	c.mu.Lock()
-	if c.state == StateCreated {
-		c.state = StateRunning
-	}
-	// Set even when a fast process already exited: it did start.
-	c.startedAt = started
-	c.mu.Unlock()
-	if err := m.persist(c, false); err != nil {
+	if err := c.update(checkpoint.Happened, func(s *Status) bool {
+		if s.State == StateCreated {
+			s.State = StateRunning
+		}
+		// Set even when a fast process already exited: it did start.
+		s.StartedAt = started
+		return true
+	}); err != nil {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
 	t.Step("checkpoint")

@@ -163,13 +163,13 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	var cerr error
 	early := !hasImageMounts(c.Config)
 	if early {
-		cerr = m.unpersist(c)
+		cerr = c.removeCheckpoint()
 	}
 	if err := errors.Join(<-deleted, <-files, cerr); err != nil {
 		return err
 	}
 	if !early {
-		if err := m.unpersist(c); err != nil {
+		if err := c.removeCheckpoint(); err != nil {
 			return err
 		}
 	}

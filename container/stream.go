@@ -126,7 +126,7 @@ func (m *Manager) Attach(ctx context.Context, id string, s Streams) error {
 		return err
 	}
 	c.mu.Lock()
-	state, cio := c.state, c.io
+	state, cio := c.status.State, c.io
 	exited := c.exited
 	c.mu.Unlock()
 	if state != StateRunning || cio == nil {

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -86,10 +87,8 @@ func (m *Manager) updateResources(ctx context.Context, c *Container, r *runtime.
 			return fmt.Errorf("update cgroup of container %s: %w", c.ID, err)
 		}
 	}
-	c.mu.Lock()
-	c.resources = r
-	c.mu.Unlock()
-	return m.persist(c, false)
+	// The new limits hold whether or not they are checkpointed.
+	return c.update(checkpoint.Happened, func(s *Status) bool { s.Resources = r; return true })
 }
 
 // mergeResources applies new limits over the current ones, keeping the

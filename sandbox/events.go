@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 )
 
 // HandleExit marks a sandbox NOTREADY when its pause process exits.
@@ -15,22 +16,27 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if err != nil || sb.ID != e.ContainerID {
 		return
 	}
-	sb.mu.Lock()
-	changed := sb.state == StateReady
-	expected := sb.stopping
-	sb.state = StateNotReady
-	sb.exitedAt = e.At
-	sb.mu.Unlock()
-	if changed {
-		m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
-		if expected {
-			m.opts.Log.Debug("pause process of a stopping sandbox exited", "sandbox", sb.ID, "status", e.Status)
-		} else {
-			m.opts.Log.Warn("pause process of sandbox exited", "sandbox", sb.ID, "status", e.Status)
-		}
-		if err := m.persist(sb, false); err != nil {
-			m.opts.Log.Error("checkpoint sandbox", "sandbox", sb.ID, "error", err)
-		}
+	expected := sb.Stopping()
+	changed := false
+	err = sb.update(checkpoint.Happened, func(s *Status) bool {
+		changed = s.State == StateReady
+		s.State, s.ExitedAt = StateNotReady, e.At
+		return changed
+	})
+	if !changed {
+		// Not ready already (a stop, which writes the checkpoint when
+		// done): the time is kept for that write.
+		sb.update(checkpoint.Deferred, func(s *Status) bool { s.ExitedAt = e.At; return true })
+		return
+	}
+	m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
+	if expected {
+		m.opts.Log.Debug("pause process of a stopping sandbox exited", "sandbox", sb.ID, "status", e.Status)
+	} else {
+		m.opts.Log.Warn("pause process of sandbox exited", "sandbox", sb.ID, "status", e.Status)
+	}
+	if err != nil {
+		m.opts.Log.Error("checkpoint sandbox", "sandbox", sb.ID, "error", err)
 	}
 }
 

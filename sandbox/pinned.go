@@ -72,9 +72,7 @@ func (p *pinnedController) Create(ctx context.Context, sb *Sandbox, _ *image.Ima
 		addr = ""
 	}
 	t.Step("shim")
-	sb.mu.Lock()
-	sb.shimAddress = addr
-	sb.mu.Unlock()
+	sb.ShimAddress = addr // before the sandbox is published
 	return 0, nil
 }
 

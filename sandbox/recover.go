@@ -30,7 +30,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 	}
 	known := map[string]bool{}
 	for _, rec := range recs {
-		sb, err := rec.Value.sandbox()
+		sb, err := rec.Value.sandbox(m.checkpointPath(rec.Value.ID))
 		if err != nil {
 			m.opts.Log.Error("undecodable sandbox checkpoint; removing it", "path", rec.Path, "error", err)
 			os.Remove(rec.Path)
@@ -97,7 +97,7 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 		}
 		errs = append(errs, m.network.RemoveNetNS(sb.NetNSPath))
 	}
-	errs = append(errs, removeFiles(sb), removeCheckpoint(m.checkpointPath(sb.ID)))
+	errs = append(errs, removeFiles(sb), removeFile(sb.file.Path))
 	if err := errors.Join(errs...); err != nil {
 		m.opts.Log.Error("rollback of interrupted sandbox incomplete", "sandbox", sb.ID, "error", err)
 	}
@@ -119,11 +119,14 @@ func (m *Manager) restore(ctx context.Context, sb *Sandbox) {
 	if err != nil {
 		m.opts.Log.Warn("cannot tell whether sandbox is running; reporting it NOTREADY", "sandbox", sb.ID, "error", err)
 	}
-	if !running && sb.Status().State == StateReady {
-		sb.mu.Lock()
-		sb.state = StateNotReady
-		sb.mu.Unlock()
-		if err := m.persist(sb, false); err != nil {
+	if !running {
+		if err := sb.update(checkpoint.Happened, func(s *Status) bool {
+			if s.State != StateReady {
+				return false
+			}
+			s.State = StateNotReady
+			return true
+		}); err != nil {
 			m.opts.Log.Error("checkpoint sandbox", "sandbox", sb.ID, "error", err)
 		}
 	}
@@ -144,7 +147,7 @@ func (m *Manager) removeOrphans(ctx context.Context, known map[string]bool) {
 		for _, c := range ctrs {
 			if !known[c.ID()] {
 				m.opts.Log.Warn("removing pause container without a sandbox", "id", c.ID())
-				if err := m.pause.Delete(ctx, &Sandbox{ID: c.ID()}); err != nil {
+				if err := m.pause.Delete(ctx, &Sandbox{Metadata: Metadata{ID: c.ID()}}); err != nil {
 					m.opts.Log.Error("remove orphan pause container", "id", c.ID(), "error", err)
 				}
 			}

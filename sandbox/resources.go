@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -50,11 +51,11 @@ func (m *Manager) keepResources(sb *Sandbox, overhead, resources *runtime.LinuxC
 	if _, err := m.store.Get(sb.ID); errdefs.IsNotFound(err) {
 		return fmt.Errorf("sandbox %s was removed: %w", sb.ID, errdefs.ErrNotFound)
 	}
-	sb.mu.Lock()
-	sb.overhead = proto.Clone(overhead).(*runtime.LinuxContainerResources)
-	sb.resources = proto.Clone(resources).(*runtime.LinuxContainerResources)
-	sb.mu.Unlock()
-	if err := m.persist(sb, false); err != nil {
+	if err := sb.update(checkpoint.Requested, func(s *Status) bool {
+		s.Overhead = proto.Clone(overhead).(*runtime.LinuxContainerResources)
+		s.Resources = proto.Clone(resources).(*runtime.LinuxContainerResources)
+		return true
+	}); err != nil {
 		return fmt.Errorf("checkpoint sandbox %s: %w", sb.ID, err)
 	}
 	return nil
@@ -63,10 +64,8 @@ func (m *Manager) keepResources(sb *Sandbox, overhead, resources *runtime.LinuxC
 // Resources are a pod's overhead and total resources: kubelet's last
 // UpdatePodSandboxResources, else what RunPodSandbox was given.
 func (s *Sandbox) Resources() (overhead, resources *runtime.LinuxContainerResources) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.overhead != nil || s.resources != nil {
-		return s.overhead, s.resources
+	if st := s.Status(); st.Overhead != nil || st.Resources != nil {
+		return st.Overhead, st.Resources
 	}
 	return s.Config.GetLinux().GetOverhead(), s.Config.GetLinux().GetResources()
 }

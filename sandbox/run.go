@@ -47,13 +47,17 @@ func (m *Manager) Run(ctx context.Context, cfg *runtime.PodSandboxConfig, handle
 
 func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandboxConfig, rt Runtime, sandboxImage string) (retErr error) {
 	sb := &Sandbox{
-		ID:             id,
-		Config:         cfg,
-		RuntimeHandler: rt.Handler,
-		Runtime:        rt,
-		CreatedAt:      time.Now(),
-		CgroupParent:   cfg.GetLinux().GetCgroupParent(),
-		Dir:            filepath.Join(m.opts.State, "sandboxes", id),
+		Metadata: Metadata{
+			ID:             id,
+			Config:         cfg,
+			RuntimeHandler: rt.Handler,
+			Runtime:        rt,
+			CreatedAt:      time.Now(),
+			CgroupParent:   cfg.GetLinux().GetCgroupParent(),
+			Dir:            filepath.Join(m.opts.State, "sandboxes", id),
+		},
+		status: Status{Creating: true},
+		file:   checkpoint.File{Path: m.checkpointPath(id), Durable: true},
 	}
 	sb.Pinned = m.opts.Pinned && usePinned(sb)
 	if !sb.HostNetwork() {
@@ -91,10 +95,10 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 
 	// The checkpoint goes first: if cricketd dies half-way, start-up
 	// finds a sandbox still "creating" and rolls it back.
-	if err := m.persist(sb, true); err != nil {
+	if err := sb.update(checkpoint.Requested, nil); err != nil {
 		return err
 	}
-	u.Push(func(context.Context) error { return removeCheckpoint(m.checkpointPath(id)) })
+	u.Push(func(context.Context) error { return removeFile(sb.file.Path) })
 	t.Step("checkpoint")
 
 	u.Push(func(context.Context) error { return removeFiles(sb) })
@@ -177,9 +181,10 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		att := r.att
 		ip = att.IP
 		t.Step("network+pause-create")
-		sb.mu.Lock()
-		sb.ip, sb.additionalIPs, sb.cniResult, sb.netAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
-		sb.mu.Unlock()
+		sb.update(checkpoint.Deferred, func(s *Status) bool {
+			s.IP, s.AdditionalIPs, s.CNIResult, s.NetAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
+			return true
+		})
 		if netFirst {
 			if err := createHolder(); err != nil {
 				return err
@@ -199,13 +204,12 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		return err
 	}
 	t.Step("pause-start")
-	sb.mu.Lock()
-	sb.pid, sb.state = pid, StateReady
-	sb.mu.Unlock()
+	// Ready for NRI plugins to see, written once they had their say.
+	sb.update(checkpoint.Deferred, func(s *Status) bool { s.PID, s.State = pid, StateReady; return true })
 	if err := m.nriRun(ctx, sb, &u); err != nil {
 		return fmt.Errorf("sandbox %s: %w", id, err)
 	}
-	if err := m.persist(sb, false); err != nil {
+	if err := sb.update(checkpoint.Requested, func(s *Status) bool { s.Creating = false; return true }); err != nil {
 		return err
 	}
 	t.Step("checkpoint")
@@ -240,16 +244,7 @@ func (m *Manager) networkPod(sb *Sandbox) network.Pod {
 	return pod
 }
 
-// persist checkpoints the sandbox.
-func (m *Manager) persist(sb *Sandbox, creating bool) error {
-	rec, err := sb.record(creating)
-	if err != nil {
-		return err
-	}
-	return checkpoint.Write(m.checkpointPath(sb.ID), rec)
-}
-
-func removeCheckpoint(path string) error {
+func removeFile(path string) error {
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return err
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 )
 
 func TestResolvedRuntimeOutlivesItsHandler(t *testing.T) {
@@ -20,7 +22,7 @@ func TestResolvedRuntimeOutlivesItsHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := &Sandbox{ID: "p1", Config: &runtime.PodSandboxConfig{}, RuntimeHandler: "kata", Runtime: rt}
+	sb := &Sandbox{Metadata: Metadata{ID: "p1", Config: &runtime.PodSandboxConfig{}, RuntimeHandler: "kata", Runtime: rt}}
 
 	// A reload removes the handler: new pods are refused it...
 	next := *cfg
@@ -31,19 +33,15 @@ func TestResolvedRuntimeOutlivesItsHandler(t *testing.T) {
 		t.Fatalf("removed handler resolves: %v", err)
 	}
 	// ...the pod keeps its runtime, across a checkpoint too.
-	rec, err := sb.record(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.Marshal(rec)
-	if err != nil {
+	sb.file.Path = filepath.Join(t.TempDir(), "p1.json")
+	if err := sb.update(checkpoint.Requested, nil); err != nil {
 		t.Fatal(err)
 	}
 	var back record
-	if err := json.Unmarshal(data, &back); err != nil {
+	if err := checkpoint.Read(sb.file.Path, &back); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := back.sandbox()
+	restored, err := back.sandbox(sb.file.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +60,7 @@ func TestPodRuntimeOfAnOldCheckpointWithoutOne(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"ID":"p2","RuntimeHandler":"gone"}`), &rec); err != nil {
 		t.Fatal(err)
 	}
-	sb, err := rec.sandbox()
+	sb, err := rec.sandbox("p2.json")
 	if err != nil {
 		t.Fatal(err)
 	}

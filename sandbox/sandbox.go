@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/listbudget"
 )
 
@@ -36,11 +37,68 @@ func (s State) String() string {
 	return "notready"
 }
 
-// Sandbox is one pod sandbox. Fields above mu never change after creation;
-// fields below it are guarded by mu.
+// Sandbox is one pod sandbox. Its three parts differ in how they change:
+//
+//   - Metadata is set while the sandbox is created, before anyone else
+//     sees it, and never changes after: it is read without a lock.
+//   - status (Status) is its state as the CRI reports it and its
+//     checkpoint keeps it. It changes only through update, which changes
+//     and checkpoints it in one critical section under mu.
+//   - The fields after status are volatile: handles and flags that live as
+//     long as this cricketd does. They are read and changed directly under
+//     mu; none is checkpointed.
+//
+// Locks, in the order they are taken (none is taken while holding one
+// that comes later): op, then a container's op (StopPodSandbox and
+// RemovePodSandbox stop and remove the pod's containers), and last mu or
+// a container's mu, each on its own (these two are never held together).
+//
+//   - op serializes the lifecycle operations (stop, remove, resource
+//     updates) and is held across containerd and CNI calls.
+//   - mu guards status and the volatile fields. It is held only to read or
+//     change them and, in update, for the checkpoint write: never across a
+//     containerd call or a lock other than itself. Events are published
+//     after it is released: a subscriber reads Status.
 type Sandbox struct {
+	Metadata
+	// listCharge is the sandbox's share of the list budget, returned
+	// when it is removed.
+	listCharge *listbudget.Charge
+
+	op sync.Mutex
+	mu sync.Mutex
+
+	status Status
+
+	// file is the sandbox's checkpoint, written durably: after a reboot,
+	// it is what releases the pod's address (CNI DEL).
+	file checkpoint.File
+	// pauseTask is the client's handle of the pause container's task,
+	// kept from its creation (nil: load it; see pauseController.task);
+	// pauseReleased: the task is deleted; pauseOwned: this cricketd
+	// created the pause container (its snapshot is the configured
+	// snapshotter's, named by the sandbox ID).
+	pauseTask                 client.Task
+	pauseReleased, pauseOwned bool
+	// stopped is set once a stop finished every step (pause process
+	// killed and deleted, network torn down, checkpoint written): a
+	// sandbox never runs again, so later stops have nothing left to do.
+	// After a restart the first stop runs in full.
+	stopped bool
+	// stopping is set when a stop begins: containers are no longer
+	// created or started in the pod (a start racing the stop would run in
+	// namespaces about to lose their network), and the pause process's
+	// exit reads as expected, not as a pause that died on its own. A stop
+	// interrupted by a restart is begun again.
+	stopping bool
+}
+
+// Metadata is what a sandbox is created with. Its checkpoint holds it as
+// it is, but for Config and Runtime, which go in their own encoding (see
+// record).
+type Metadata struct {
 	ID             string
-	Config         *runtime.PodSandboxConfig
+	Config         *runtime.PodSandboxConfig `json:"-"`
 	RuntimeHandler string
 	CreatedAt      time.Time
 	// NetNSPath is the pod's network namespace; empty for host network.
@@ -53,70 +111,86 @@ type Sandbox struct {
 	Image string
 	// Pinned is set when no pause process holds the pod's namespaces:
 	// they are bind mounts under Dir/ns (see pinnedController).
-	Pinned bool
+	Pinned bool `json:",omitempty"`
+	// ShimAddress is the socket of the shim started ahead of a pinned
+	// sandbox's first container.
+	ShimAddress string `json:",omitempty"`
 	// Runtime is what RuntimeHandler resolved to when the pod was
 	// created; its containers run on it whatever a reload did to the
 	// handler since (see PodRuntime).
-	Runtime Runtime
-	// listCharge is the sandbox's share of the list budget, returned
-	// when it is removed.
-	listCharge *listbudget.Charge
-
-	// op serializes lifecycle operations (stop, remove) on this sandbox.
-	op sync.Mutex
-
-	mu            sync.Mutex
-	state         State
-	pid           uint32
-	ip            string
-	additionalIPs []string
-	cniResult     json.RawMessage
-	// pauseTask is the client's handle of the pause container's task,
-	// kept from its creation (nil: load it; see pauseController.task);
-	// pauseReleased: the task is deleted; pauseOwned: this cricketd
-	// created the pause container (its snapshot is the configured
-	// snapshotter's, named by the sandbox ID).
-	pauseTask                 client.Task
-	pauseReleased, pauseOwned bool
-	// netAttached is true while the pod holds a CNI attachment (an IP).
-	netAttached bool
-	// shimAddress is the socket of the shim started ahead of a pinned
-	// sandbox's first container.
-	shimAddress string
-	// exitedAt is when the pause process exited, if it did.
-	exitedAt time.Time
-	// stopped is set once a stop finished every step (pause process
-	// killed and deleted, network torn down, checkpoint written): a
-	// sandbox never runs again, so later stops have nothing left to do.
-	// Not checkpointed: after a restart the first stop runs in full.
-	stopped bool
-	// stopping is set when a stop begins: containers are no longer
-	// created or started in the pod (a start racing the stop would run in
-	// namespaces about to lose their network), and the pause process's
-	// exit reads as expected, not as a pause that died on its own. Not
-	// checkpointed: a stop interrupted by a restart is begun again.
-	stopping bool
-	// overhead and resources are what kubelet's last
-	// UpdatePodSandboxResources said (see Manager.UpdateResources).
-	overhead, resources *runtime.LinuxContainerResources
+	Runtime Runtime `json:"-"`
 }
 
-// Status is a consistent snapshot of a sandbox's mutable state.
+// Status is a sandbox's changing state, as the CRI reports it and its
+// checkpoint keeps it (Overhead and Resources in their protobuf encoding,
+// see record).
 type Status struct {
+	// Creating is set until RunPodSandbox finished: a checkpoint still
+	// creating after a crash is rolled back at start-up.
+	Creating      bool
 	State         State
 	PID           uint32
 	IP            string
 	AdditionalIPs []string
 	CNIResult     json.RawMessage
-	// Stopping is set once a stop began: the pod takes no new containers.
-	Stopping bool
+	// NetAttached is true while the pod holds a CNI attachment (an IP).
+	NetAttached bool
+	// ExitedAt is when the pause process exited, if it did.
+	ExitedAt time.Time
+	// Overhead and Resources are what kubelet's last
+	// UpdatePodSandboxResources said (see Manager.UpdateResources).
+	Overhead  *runtime.LinuxContainerResources `json:"-"`
+	Resources *runtime.LinuxContainerResources `json:"-"`
 }
 
 // Status returns the sandbox's current state.
 func (s *Sandbox) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Status{State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs, CNIResult: s.cniResult, Stopping: s.stopping}
+	return s.status
+}
+
+// Stopping reports whether a stop began: the pod takes no new containers.
+func (s *Sandbox) Stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// update is the one way a sandbox's status changes: under mu, fn edits a
+// copy of it, the copy is checkpointed and only then becomes the status
+// (see checkpoint.Update for how and what it returns). Once the checkpoint
+// is removed, the status changes in memory only. fn runs under mu: it
+// must not call what takes mu (Status, Stopping).
+func (s *Sandbox) update(how checkpoint.Change, fn func(*Status) bool) error {
+	// The config never changes: encoded before the lock is taken.
+	cfg, err := checkpoint.EncodeFor(how, s.Config)
+	if err != nil {
+		return fmt.Errorf("checkpoint sandbox %s: %w", s.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return checkpoint.Update(&s.status, how, func(st Status) error {
+		rec := &record{Metadata: s.Metadata, Status: st, Config: cfg, Runtime: s.Runtime.record()}
+		var err error
+		if rec.Overhead, err = checkpoint.EncodeFor(how, st.Overhead); err == nil {
+			rec.Resources, err = checkpoint.EncodeFor(how, st.Resources)
+		}
+		if err != nil {
+			return fmt.Errorf("checkpoint sandbox %s: %w", s.ID, err)
+		}
+		return s.file.Write(rec)
+	}, fn)
+}
+
+// removeCheckpoint removes the sandbox's checkpoint for good.
+func (s *Sandbox) removeCheckpoint() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.file.Remove(); err != nil {
+		return fmt.Errorf("remove checkpoint of sandbox %s: %w", s.ID, err)
+	}
+	return nil
 }
 
 // Name returns the pod's name, namespace, uid and attempt as one key: the
@@ -156,9 +230,7 @@ func (s *Sandbox) NamespacePath(t specs.LinuxNamespaceType) string {
 		}
 		return ""
 	}
-	s.mu.Lock()
-	pid := s.pid
-	s.mu.Unlock()
+	pid := s.Status().PID
 	name := map[specs.LinuxNamespaceType]string{specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.PIDNamespace: "pid", specs.UserNamespace: "user"}[t]
 	if name == "" || pid == 0 {
 		return ""
@@ -184,87 +256,38 @@ func (s *Sandbox) ShmPath() string {
 	return filepath.Join(s.Dir, "shm")
 }
 
-// record is a sandbox as checkpointed under the root dir.
+// record is a sandbox as checkpointed under the root dir: its metadata
+// and status, with the protobuf messages encoded and the runtime as
+// runtimeRecord.
 type record struct {
-	ID             string
-	Config         []byte // protobuf PodSandboxConfig
-	RuntimeHandler string
-	CreatedAt      time.Time
-	NetNSPath      string
-	CgroupParent   string
-	Dir            string
-	Image          string
-	Pinned         bool   `json:",omitempty"`
-	ShimAddress    string `json:",omitempty"`
+	Metadata
+	Status
+	Config []byte // protobuf PodSandboxConfig
 	// Runtime is the runtime the handler resolved to at creation; nil in
 	// checkpoints written before it was recorded.
 	Runtime *runtimeRecord `json:",omitempty"`
-	// Creating is set until RunPodSandbox finished: a record still
-	// creating after a crash is rolled back at start-up.
-	Creating      bool
-	State         State
-	PID           uint32
-	IP            string
-	AdditionalIPs []string
-	CNIResult     json.RawMessage
-	NetAttached   bool
-	ExitedAt      time.Time
 	// Overhead and Resources are protobuf LinuxContainerResources from
 	// UpdatePodSandboxResources.
 	Overhead  []byte `json:",omitempty"`
 	Resources []byte `json:",omitempty"`
 }
 
-func (s *Sandbox) record(creating bool) (*record, error) {
-	cfg, err := proto.Marshal(s.Config)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	overhead, err := marshalOptional(s.overhead)
-	if err != nil {
-		return nil, err
-	}
-	resources, err := marshalOptional(s.resources)
-	if err != nil {
-		return nil, err
-	}
-	return &record{
-		ID: s.ID, Config: cfg, RuntimeHandler: s.RuntimeHandler, Runtime: s.Runtime.record(), CreatedAt: s.CreatedAt,
-		NetNSPath: s.NetNSPath, CgroupParent: s.CgroupParent, Dir: s.Dir, Image: s.Image,
-		Pinned: s.Pinned, ShimAddress: s.shimAddress, Creating: creating, State: s.state, PID: s.pid, IP: s.ip, AdditionalIPs: s.additionalIPs,
-		CNIResult: s.cniResult, NetAttached: s.netAttached, ExitedAt: s.exitedAt,
-		Overhead: overhead, Resources: resources,
-	}, nil
-}
-
-func (r *record) sandbox() (*Sandbox, error) {
-	cfg := &runtime.PodSandboxConfig{}
-	if err := proto.Unmarshal(r.Config, cfg); err != nil {
+// sandbox is the sandbox a checkpoint at path describes.
+func (r *record) sandbox(path string) (*Sandbox, error) {
+	sb := &Sandbox{Metadata: r.Metadata, status: r.Status, file: checkpoint.File{Path: path, Durable: true}}
+	sb.Config = &runtime.PodSandboxConfig{}
+	if err := proto.Unmarshal(r.Config, sb.Config); err != nil {
 		return nil, fmt.Errorf("sandbox %s: decode config: %w", r.ID, err)
 	}
-	overhead, err := unmarshalOptional(r.Overhead)
-	if err != nil {
+	sb.Runtime = r.Runtime.runtime(r.RuntimeHandler)
+	var err error
+	if sb.status.Overhead, err = unmarshalOptional(r.Overhead); err != nil {
 		return nil, fmt.Errorf("sandbox %s: decode overhead: %w", r.ID, err)
 	}
-	resources, err := unmarshalOptional(r.Resources)
-	if err != nil {
+	if sb.status.Resources, err = unmarshalOptional(r.Resources); err != nil {
 		return nil, fmt.Errorf("sandbox %s: decode resources: %w", r.ID, err)
 	}
-	return &Sandbox{
-		ID: r.ID, Config: cfg, RuntimeHandler: r.RuntimeHandler, Runtime: r.Runtime.runtime(r.RuntimeHandler), CreatedAt: r.CreatedAt,
-		NetNSPath: r.NetNSPath, CgroupParent: r.CgroupParent, Dir: r.Dir, Image: r.Image,
-		Pinned: r.Pinned, shimAddress: r.ShimAddress, state: r.State, pid: r.PID, ip: r.IP, additionalIPs: r.AdditionalIPs, cniResult: r.CNIResult,
-		netAttached: r.NetAttached, exitedAt: r.ExitedAt, overhead: overhead, resources: resources,
-	}, nil
-}
-
-func marshalOptional(r *runtime.LinuxContainerResources) ([]byte, error) {
-	if r == nil {
-		return nil, nil
-	}
-	return proto.Marshal(r)
+	return sb, nil
 }
 
 func unmarshalOptional(b []byte) (*runtime.LinuxContainerResources, error) {

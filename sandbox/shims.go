@@ -109,9 +109,7 @@ func procStat(pid int) (state byte, ppid int, ok bool) {
 func (m *Manager) pinnedShimPIDs(ctx context.Context) map[int]bool {
 	pids := map[int]bool{}
 	for _, sb := range m.store.List(nil) {
-		sb.mu.Lock()
-		addr := sb.shimAddress
-		sb.mu.Unlock()
+		addr := sb.ShimAddress
 		if addr == "" {
 			continue
 		}

@@ -172,9 +172,7 @@ func (m *Manager) shimBinary(name string) (string, error) {
 // behind, and reports whether it saw it go; a shim still hosting a task
 // after that is logged.
 func (m *Manager) shutdownShim(ctx context.Context, sb *Sandbox, wait bool) (gone bool) {
-	sb.mu.Lock()
-	addr := sb.shimAddress
-	sb.mu.Unlock()
+	addr := sb.ShimAddress
 	if addr == "" {
 		return false
 	}

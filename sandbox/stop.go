@@ -8,6 +8,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/steps"
 )
 
@@ -52,10 +53,12 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	t.Step("pause")
-	sb.mu.Lock()
-	wasReady := sb.state == StateReady
-	sb.state = StateNotReady
-	sb.mu.Unlock()
+	// Written once the network is torn down.
+	wasReady := false
+	sb.update(checkpoint.Deferred, func(s *Status) bool {
+		wasReady, s.State = s.State == StateReady, StateNotReady
+		return wasReady
+	})
 	if wasReady {
 		m.opts.Events.Publish(events.Lifecycle{ID: sb.ID, SandboxID: sb.ID, Kind: events.Stopped, Object: sb})
 	}
@@ -77,7 +80,7 @@ func (m *Manager) stop(ctx context.Context, sb *Sandbox) error {
 		errs = append(errs, err)
 	}
 	t.Step("release")
-	if err := m.persist(sb, false); err != nil {
+	if err := sb.update(checkpoint.Requested, nil); err != nil {
 		errs = append(errs, err)
 	}
 	t.Step("checkpoint")
@@ -96,16 +99,12 @@ func (m *Manager) teardownNetwork(ctx context.Context, sb *Sandbox) error {
 	if sb.HostNetwork() {
 		return nil
 	}
-	sb.mu.Lock()
-	attached := sb.netAttached
-	sb.mu.Unlock()
-	if attached {
+	if sb.Status().NetAttached {
 		if err := m.network.Detach(ctx, m.networkPod(sb)); err != nil {
 			return err
 		}
-		sb.mu.Lock()
-		sb.netAttached = false
-		sb.mu.Unlock()
+		// Written with the stop.
+		sb.update(checkpoint.Deferred, func(s *Status) bool { s.NetAttached = false; return true })
 	}
 	return m.network.RemoveNetNS(sb.NetNSPath)
 }
@@ -147,8 +146,8 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove files of sandbox %s: %w", sb.ID, err)
 	}
 	t.Step("files")
-	if err := removeCheckpoint(m.checkpointPath(sb.ID)); err != nil {
-		return fmt.Errorf("remove checkpoint of sandbox %s: %w", sb.ID, err)
+	if err := sb.removeCheckpoint(); err != nil {
+		return err
 	}
 	t.Step("checkpoint")
 	m.nriRemoved(ctx, sb)
