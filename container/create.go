@@ -3,7 +3,6 @@ package container
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -114,7 +113,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	t.Step("checkpoint")
-	u.Push(func(context.Context) error { return removeFile(c.file.Path) })
+	u.Push(func(context.Context) error { return c.removeCheckpoint() })
 	u.Push(func(context.Context) error { return removeContainerDir(c.Dir) })
 
 	// The pod's own runtime, as it was created: its containers share its
@@ -332,13 +331,6 @@ func imageRef(img *image.Image) string {
 		return img.RepoDigests[0]
 	}
 	return img.ID
-}
-
-func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
 }
 
 // acceptsContainers says whether containers may be created or started in

@@ -90,7 +90,7 @@ func (m *Manager) removeOrphanDirs(ctx context.Context, known map[string]bool) {
 // sandbox is gone.
 func (m *Manager) discard(ctx context.Context, c *Container) {
 	m.opts.Log.Warn("removing container left by an interrupted creation or a removed sandbox", "container", c.ID)
-	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), removeContainerDir(c.Dir), removeFile(c.file.Path))
+	err := errors.Join(m.deleteContainerd(ctx, c.ID), m.unmountImages(ctx, c), removeContainerDir(c.Dir), c.removeCheckpoint())
 	if err != nil {
 		m.opts.Log.Error("remove interrupted container", "container", c.ID, "error", err)
 	}

@@ -97,7 +97,7 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 		}
 		errs = append(errs, m.network.RemoveNetNS(sb.NetNSPath))
 	}
-	errs = append(errs, removeFiles(sb), removeFile(sb.file.Path))
+	errs = append(errs, removeFiles(sb), sb.removeCheckpoint())
 	if err := errors.Join(errs...); err != nil {
 		m.opts.Log.Error("rollback of interrupted sandbox incomplete", "sandbox", sb.ID, "error", err)
 	}

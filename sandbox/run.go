@@ -98,7 +98,7 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	if err := sb.update(checkpoint.Requested, nil); err != nil {
 		return err
 	}
-	u.Push(func(context.Context) error { return removeFile(sb.file.Path) })
+	u.Push(func(context.Context) error { return sb.removeCheckpoint() })
 	t.Step("checkpoint")
 
 	u.Push(func(context.Context) error { return removeFiles(sb) })
@@ -242,11 +242,4 @@ func (m *Manager) networkPod(sb *Sandbox) network.Pod {
 		pod.Ports = append(pod.Ports, network.PortMapping{HostPort: p.GetHostPort(), ContainerPort: p.GetContainerPort(), Protocol: proto, HostIP: p.GetHostIp()})
 	}
 	return pod
-}
-
-func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
 }
