@@ -4,6 +4,10 @@
 // also survives a host crash: after a reboot every container is gone, but
 // a sandbox's checkpoint is what releases its address (CNI DEL).
 // WriteUnsynced skips the sync for state that a reboot makes moot.
+//
+// Update and File keep an object's status in memory and its checkpoint
+// together: a change and its write happen under the object's lock, and a
+// removed checkpoint is not written again.
 package checkpoint
 
 import (

@@ -32,9 +32,9 @@ const (
 
 // Update changes *cur, the in-memory value of what a checkpoint holds, and
 // writes it. The caller holds the lock that guards *cur for the whole
-// call: the change and its write are one critical section, so readers
-// never see a value that is not (or, for Happened, could not be) written,
-// and writes land in the order of the changes.
+// call: the change and its write are one critical section, so a Requested
+// change is seen only once it is written, and writes land in the order of
+// the changes.
 //
 // fn edits a copy and reports whether it changed anything; when it did
 // not, nothing is written and *cur stays. A nil fn writes *cur as it is.
