@@ -260,7 +260,7 @@ func testHostNetworkPod(t *testing.T, handler string) {
 		st.GetLinux().GetNamespaces().GetOptions().GetNetwork() != runtime.NamespaceMode_NODE {
 		t.Errorf("host-network pod status: %v", st)
 	}
-	if got := d.Network.Allocations(); len(got) != 0 {
+	if got := d.Network.Allocations(t); len(got) != 0 {
 		t.Errorf("host-network pod allocated %v", got)
 	}
 	if ents, _ := os.ReadDir(d.Config.State + "/netns"); len(ents) != 0 {
@@ -469,7 +469,7 @@ func TestRunPodSandboxRetryAfterTimeoutGetsTheSameSandbox(t *testing.T) {
 	// A third call is a genuine duplicate.
 	_, err = d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: pod})
 	wantCode(t, err, codes.AlreadyExists)
-	if got := d.Network.Allocations(); len(got) != 1 {
+	if got := d.Network.Allocations(t); len(got) != 1 {
 		t.Fatalf("allocations %v, want one", got)
 	}
 }

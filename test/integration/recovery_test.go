@@ -228,7 +228,7 @@ func TestHostRebootSimulation(t *testing.T) {
 		runContainer(t, d, id, pod, ctrConfig("c", img, "sleep", "3600"))
 		ids = append(ids, id)
 	}
-	if n := len(d.Network.Allocations()); n != 2 {
+	if n := len(d.Network.Allocations(t)); n != 2 {
 		t.Fatalf("%d allocations before the reboot", n)
 	}
 
@@ -264,7 +264,7 @@ func TestHostRebootSimulation(t *testing.T) {
 		stopPod(t, d, id)
 		removePod(t, d, id)
 	}
-	if got := d.Network.Allocations(); len(got) != 0 {
+	if got := d.Network.Allocations(t); len(got) != 0 {
 		t.Errorf("addresses not released after the reboot: %v", got)
 	}
 	if r := d.Resources(t); len(r.Containers) != 0 || len(r.NetNS) != 0 {
