@@ -12,6 +12,7 @@ import (
 
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/prometheus/procfs"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -239,7 +240,7 @@ func TestHostRebootSimulation(t *testing.T) {
 	ctrd.Stop()
 	for _, shim := range shims {
 		pid, _ := strconv.Atoi(strings.Fields(shim)[0])
-		killTree(pid)
+		killTree(t, pid)
 	}
 	mounts.UnmountUnder(d.Config.State)
 	os.RemoveAll(d.Config.State)
@@ -272,14 +273,32 @@ func TestHostRebootSimulation(t *testing.T) {
 	}
 }
 
-// killTree SIGKILLs a process and all its descendants.
-func killTree(pid int) {
-	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, c := range strings.Fields(string(children)) {
-		cpid, _ := strconv.Atoi(c)
-		killTree(cpid)
+// killTree SIGKILLs a process and all its descendants, children first,
+// and waits until each is gone. A Go shim forks from any of its threads,
+// and a child is listed in the children file of the thread that forked it
+// only: every thread's count. (Reading the main thread's alone missed
+// containers now and then, which kept running, and their cgroups, past
+// the test.)
+func killTree(t *testing.T, pid int) {
+	t.Helper()
+	threads, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, th := range threads {
+		children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, th.Name()))
+		for _, c := range strings.Fields(string(children)) {
+			cpid, _ := strconv.Atoi(c)
+			killTree(t, cpid)
+		}
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, fmt.Sprintf("process %d to die", pid), func() bool {
+		// Gone, or a zombie (it has left its cgroup) left to its parent.
+		p, err := procfs.NewProc(pid)
+		if err != nil {
+			return true
+		}
+		st, err := p.Stat()
+		return err != nil || st.State == "Z"
+	})
 }
 
 // TestRecoveryTaskTheShimForgot reproduces what a crash of cricketd in the
