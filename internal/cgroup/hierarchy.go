@@ -33,6 +33,16 @@ type Hierarchy struct {
 // reports there (containerd's cgroups.Mode, read once).
 func Host() Hierarchy { return Hierarchy{Root: DefaultRoot, Mode: cgroups.Mode()} }
 
+// String names the root and the mode, for messages:
+// "/sys/fs/cgroup (hybrid)".
+func (h Hierarchy) String() string {
+	mode := map[cgroups.CGMode]string{cgroups.Legacy: "v1", cgroups.Hybrid: "hybrid", cgroups.Unified: "unified"}[h.Mode]
+	if mode == "" {
+		mode = "no cgroup file system"
+	}
+	return h.Root + " (" + mode + ")"
+}
+
 // Unified reports whether the host runs cgroup v2 only.
 func Unified() bool { return Host().Unified() }
 

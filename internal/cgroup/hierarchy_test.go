@@ -34,12 +34,12 @@ func fakeTree(t *testing.T, dirs []string, files map[string]string) string {
 func TestPathsByMode(t *testing.T) {
 	const path = "/kubepods/pod1/ctr"
 	for _, c := range []struct {
-		mode              cgroups.CGMode
-		memory, v2, v2dir string
+		mode                    cgroups.CGMode
+		name, memory, v2, v2dir string
 	}{
-		{cgroups.Legacy, "/r/memory/kubepods/pod1/ctr", "", ""},
-		{cgroups.Hybrid, "/r/memory/kubepods/pod1/ctr", "/r/unified", "/r/unified/kubepods/pod1/ctr"},
-		{cgroups.Unified, "/r/kubepods/pod1/ctr", "/r", "/r/kubepods/pod1/ctr"},
+		{cgroups.Legacy, "v1", "/r/memory/kubepods/pod1/ctr", "", ""},
+		{cgroups.Hybrid, "hybrid", "/r/memory/kubepods/pod1/ctr", "/r/unified", "/r/unified/kubepods/pod1/ctr"},
+		{cgroups.Unified, "unified", "/r/kubepods/pod1/ctr", "/r", "/r/kubepods/pod1/ctr"},
 	} {
 		h := Hierarchy{Root: "/r", Mode: c.mode}
 		if got := h.Dir("memory", path); got != c.memory {
@@ -50,6 +50,9 @@ func TestPathsByMode(t *testing.T) {
 		}
 		if got := h.V2Dir(path); got != c.v2dir {
 			t.Errorf("mode %d: V2Dir = %q, want %q", c.mode, got, c.v2dir)
+		}
+		if got := h.String(); got != "/r ("+c.name+")" {
+			t.Errorf("mode %d: String = %q", c.mode, got)
 		}
 		if got := h.Unified(); got != (c.mode == cgroups.Unified) {
 			t.Errorf("mode %d: Unified = %v", c.mode, got)

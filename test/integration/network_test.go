@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -414,7 +416,7 @@ func testPodCgroupParentOOMScoreAndSharedShim(t *testing.T, handler string) {
 	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
 	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
 	for _, id := range []string{podID, c1, c2} {
-		if _, err := os.Stat("/sys/fs/cgroup/memory" + pod.Linux.CgroupParent + "/" + id); err != nil {
+		if _, err := os.Stat(cgroup.Host().Dir("memory", filepath.Join(pod.Linux.CgroupParent, id))); err != nil {
 			t.Errorf("cgroup of %s not under the pod's parent: %v", id, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	tasktypes "github.com/containerd/containerd/api/types/task"
 	"github.com/prometheus/procfs"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -184,16 +185,26 @@ func testContainerdRestart(t *testing.T, onShim func(*config.Config)) {
 	// exits around the outage.
 	pid := ctrd.PID()
 	syscall.Kill(pid, syscall.SIGKILL)
-	sawUnavailable := false
+	failures := map[codes.Code]int{} // ListImages's, by code
 	waitFor(t, 60*time.Second, "containerd back", func() bool {
 		_, err := d.Images.ListImages(d.Ctx(), &runtime.ListImagesRequest{})
-		if codeOf(err).String() == "Unavailable" {
-			sawUnavailable = true
+		if err != nil {
+			failures[codeOf(err)]++
 		}
 		st, err2 := d.Runtime.Status(d.Ctx(), &runtime.StatusRequest{})
 		return err == nil && err2 == nil && condition(st, runtime.RuntimeReady).GetStatus() && ctrd.PID() != pid
 	})
-	t.Logf("saw Unavailable during the outage: %v", sawUnavailable)
+	// The first call is made while containerd is dead (its restart takes
+	// far longer than one call): it fails, and with Unavailable, the code
+	// kubelet retries; no call fails otherwise.
+	if failures[codes.Unavailable] == 0 {
+		t.Errorf("no ListImages call failed with Unavailable while containerd was down (failures by code: %v)", failures)
+	}
+	for code, n := range failures {
+		if code != codes.Unavailable {
+			t.Errorf("%d ListImages calls failed with %s while containerd was down, want Unavailable", n, code)
+		}
+	}
 	st := waitState(t, d, short, runtime.ContainerState_CONTAINER_EXITED)
 	if st.ExitCode != 5 {
 		t.Errorf("exit across a containerd restart: %v", st)
