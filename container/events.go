@@ -1,18 +1,14 @@
 package container
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/events"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
@@ -109,15 +105,8 @@ func (m *Manager) deleteTask(ctx context.Context, id string) error {
 // hierarchy) is known to hold no process. Exited processes are not listed;
 // no new one can enter once the container's init has exited.
 func cgroupEmpty(path string) bool {
-	if path == "" {
-		return false
-	}
-	dir := filepath.Join("/sys/fs/cgroup", "pids", path)
-	if cgroups.Mode() == cgroups.Unified {
-		dir = filepath.Join("/sys/fs/cgroup", path)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	return err == nil && len(bytes.TrimSpace(b)) == 0
+	empty, err := cgroup.Empty(path)
+	return err == nil && empty
 }
 
 // HandleOOM remembers that the kernel OOM-killed a process of the
@@ -228,24 +217,11 @@ func (m *Manager) taskExit(ctx context.Context, id string) (int32, time.Time, bo
 
 // cgroupOOMKilled reports whether the kernel's OOM killer killed a process
 // of the cgroup at path (cgroupfs, relative to the hierarchy): the oom_kill
-// count of the memory controller (cgroup v1 memory.oom_control, v2
-// memory.events).
+// count of its memory controller.
 func cgroupOOMKilled(path string) bool {
 	if path == "" {
 		return false
 	}
-	file := filepath.Join("/sys/fs/cgroup", "memory", path, "memory.oom_control")
-	if cgroups.Mode() == cgroups.Unified {
-		file = filepath.Join("/sys/fs/cgroup", path, "memory.events")
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
-			return true
-		}
-	}
-	return false
+	n, err := cgroup.OOMKills(path)
+	return err == nil && n > 0
 }

@@ -2,10 +2,8 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,7 +12,9 @@ import (
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/errdefs"
+	"github.com/prometheus/procfs"
 
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/shimclient"
 	"github.com/cricket-cri/cricket/internal/shimproc"
 )
@@ -87,21 +87,18 @@ func parentPID(pid int) int {
 	return ppid
 }
 
-// procStat reads a process's state letter and parent from /proc/<pid>/stat;
-// ok is false when the process is gone.
+// procStat reads a process's state letter and parent from /proc/<pid>/stat
+// (procfs); ok is false when the process is gone.
 func procStat(pid int) (state byte, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 || len(f[0]) != 1 {
+	st, err := p.Stat()
+	if err != nil || len(st.State) != 1 {
 		return 0, 0, false
 	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0][0], ppid, true
+	return st.State[0], st.PPID, true
 }
 
 // pinnedShimPIDs returns the process IDs of the shims that answer at the
@@ -210,26 +207,10 @@ func removeCgroup(path string) {
 	if path == "" || path == "/" {
 		return
 	}
-	var dirs []string
-	ctrls, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, c := range ctrls {
-		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", c.Name(), path))
-	}
-	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", path)) // cgroup v2
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		left := 0
-		for _, d := range dirs {
-			b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-				left++
-			}
-		}
-		if left == 0 || time.Now().After(deadline) {
+		cgroup.Kill(path, syscall.SIGKILL)
+		left, err := cgroup.Remove(path)
+		if (err == nil && len(left) == 0) || time.Now().After(deadline) {
 			return
 		}
 	}

@@ -3,14 +3,13 @@ package shim
 import (
 	"context"
 	"log/slog"
-	"slices"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
-	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/containerd/containerd/v2/pkg/oom"
 	oomv1 "github.com/containerd/containerd/v2/pkg/oom/v1"
 	oomv2 "github.com/containerd/containerd/v2/pkg/oom/v2"
+
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 // oomWatcher publishes TaskOOM when the kernel's OOM killer kills a
@@ -23,7 +22,7 @@ type oomWatcher struct {
 }
 
 func newOOMWatcher(ctx context.Context, pub publisher, log *slog.Logger) oomWatcher {
-	v2 := cgroups.Mode() == cgroups.Unified
+	v2 := cgroup.Unified()
 	var w oom.Watcher
 	var err error
 	if v2 {
@@ -44,30 +43,13 @@ func (o oomWatcher) add(id string, pid int) {
 	if o.w == nil {
 		return
 	}
-	var cg any
-	var err error
-	if o.v2 {
-		var path string
-		if path, err = cgroup2.PidGroupPath(pid); err == nil {
-			cg, err = cgroup2.Load(path)
-		}
-	} else {
-		// Only the memory controller: a host may lack others (this
-		// host's v1 hierarchy has no hugetlb) without that mattering.
-		cg, err = cgroup1.Load(cgroup1.PidPath(pid), cgroup1.WithHiearchy(memoryOnly))
-	}
+	// Only the memory controller: a host may lack others (this host's v1
+	// hierarchy has no hugetlb) without that mattering.
+	cg, err := cgroup.LoadPID(pid, cgroup1.Memory)
 	if err == nil {
-		err = o.w.Add(id, cg)
+		err = o.w.Add(id, cg.Handle())
 	}
 	if err != nil {
 		o.log.Warn("no OOM events for container", "container", id, "error", err)
 	}
-}
-
-func memoryOnly() ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(s cgroup1.Subsystem) bool { return s.Name() != cgroup1.Memory }), nil
 }

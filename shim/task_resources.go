@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 
-	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/cgroups/v3/cgroup1"
-	"github.com/containerd/cgroups/v3/cgroup2"
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/v2/core/runtime"
@@ -19,6 +15,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 func isPaused(c *container) (bool, error) {
@@ -94,50 +92,17 @@ func (s *Service) Stats(ctx context.Context, r *taskapi.StatsRequest) (*taskapi.
 		return nil, err
 	}
 	pid, _, _, _ := c.init.state()
-	var metrics any
-	if cgroups.Mode() == cgroups.Unified {
-		path, err := cgroup2.PidGroupPath(pid)
-		if err != nil {
-			return nil, fmt.Errorf("cgroup of container %s: %w", c.id, err)
-		}
-		cg, err := cgroup2.Load(path)
-		if err != nil {
-			return nil, fmt.Errorf("cgroup of container %s: %w", c.id, err)
-		}
-		if metrics, err = cg.Stat(); err != nil {
-			return nil, fmt.Errorf("stats of container %s: %w", c.id, err)
-		}
-	} else {
-		cg, err := cgroup1.Load(cgroup1.PidPath(pid), cgroup1.WithHiearchy(mountedV1))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup of container %s: %w", c.id, err)
-		}
-		if metrics, err = cg.Stat(cgroup1.IgnoreNotExist); err != nil {
-			return nil, fmt.Errorf("stats of container %s: %w", c.id, err)
-		}
+	cg, err := cgroup.LoadPID(pid)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup of container %s: %w", c.id, err)
 	}
-	a, err := typeurl.MarshalAny(metrics)
+	metrics, err := cg.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stats of container %s: %w", c.id, err)
+	}
+	a, err := typeurl.MarshalAny(metrics.Any())
 	if err != nil {
 		return nil, err
 	}
 	return &taskapi.StatsResponse{Stats: &anypb.Any{TypeUrl: a.GetTypeUrl(), Value: a.GetValue()}}, nil
-}
-
-// mountedV1 is the cgroup v1 controllers this host has mounted (a hybrid
-// host may lack some, such as hugetlb, that cgroup1.Default lists).
-func mountedV1() ([]cgroup1.Subsystem, error) {
-	all, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	var out []cgroup1.Subsystem
-	for _, s := range all {
-		if p, ok := s.(interface{ Path(string) string }); ok {
-			if _, err := os.Stat(p.Path("/")); err != nil {
-				continue
-			}
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }

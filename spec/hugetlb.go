@@ -2,13 +2,11 @@ package spec
 
 import (
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/containerd/cgroups/v3"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 // hugetlbSizes are the huge page sizes ("2MB", "1GB") whose limits a
@@ -21,19 +19,13 @@ import (
 // be among the root's controllers. containerd's CRI plugin likewise drops
 // the limits when the controller is missing.
 var hugetlbSizes = sync.OnceValue(func() []string {
-	return hostHugetlbSizes("/sys/fs/cgroup", cgroups.Mode() == cgroups.Unified, "/sys/kernel/mm/hugepages")
+	return hostHugetlbSizes(cgroup.Host(), "/sys/kernel/mm/hugepages")
 })
 
-// hostHugetlbSizes reads the hugetlb controller's page sizes under
-// cgroupRoot (unified: a v2 hierarchy there) and the kernel's huge page
-// pools under mmDir.
-func hostHugetlbSizes(cgroupRoot string, unified bool, mmDir string) []string {
-	if unified {
-		b, err := os.ReadFile(filepath.Join(cgroupRoot, "cgroup.controllers"))
-		if err != nil || !slices.Contains(strings.Fields(string(b)), "hugetlb") {
-			return nil
-		}
-	} else if _, err := os.Stat(filepath.Join(cgroupRoot, "hugetlb")); err != nil {
+// hostHugetlbSizes reads the page sizes of the hierarchy's hugetlb
+// controller and the kernel's huge page pools under mmDir.
+func hostHugetlbSizes(h cgroup.Hierarchy, mmDir string) []string {
+	if ok, err := h.HasController("hugetlb"); err != nil || !ok {
 		return nil
 	}
 	pools, err := os.ReadDir(mmDir)

@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/containerd/cgroups/v3"
+
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 func TestPageSizeName(t *testing.T) {
@@ -42,7 +46,11 @@ func TestHostHugetlbSizes(t *testing.T) {
 		{"v2 with hugetlb", v2With, true, both},
 		{"v2 without hugetlb", v2Without, true, nil},
 	} {
-		got := hostHugetlbSizes(tc.root, tc.unified, mm)
+		h := cgroup.Hierarchy{Root: tc.root, Mode: cgroups.Legacy}
+		if tc.unified {
+			h.Mode = cgroups.Unified
+		}
+		got := hostHugetlbSizes(h, mm)
 		slices.Sort(got)
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/containerd/cgroups/v3"
-	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 // Resources converts CRI container resources to OCI cgroup resources.
@@ -89,7 +89,7 @@ func ValidateResources(r *runtime.LinuxContainerResources) error {
 		return bad("memory_swap_limit_in_bytes", r.GetMemorySwapLimitInBytes(), "must not be below memory_limit_in_bytes")
 	case r.GetOomScoreAdj() < -1000 || r.GetOomScoreAdj() > 1000:
 		return bad("oom_score_adj", r.GetOomScoreAdj(), "must be between -1000 and 1000")
-	case len(r.GetUnified()) > 0 && cgroups.Mode() != cgroups.Unified:
+	case len(r.GetUnified()) > 0 && !cgroup.Unified():
 		return bad("unified", r.GetUnified(), "needs the unified cgroup v2 hierarchy, which this host does not use")
 	}
 	if err := validateCpuset(r.GetCpusetCpus(), onlineCPUs); err != nil {
@@ -99,22 +99,4 @@ func ValidateResources(r *runtime.LinuxContainerResources) error {
 		return bad("cpuset_mems", quoteShort(r.GetCpusetMems()), err.Error())
 	}
 	return nil
-}
-
-// CgroupV1Hierarchy loads only the named cgroup v1 controllers, so that a
-// missing unrelated controller does not fail a load.
-func CgroupV1Hierarchy(names ...cgroup1.Name) cgroup1.Hierarchy {
-	return func() ([]cgroup1.Subsystem, error) {
-		all, err := cgroup1.Default()
-		if err != nil {
-			return nil, err
-		}
-		var out []cgroup1.Subsystem
-		for _, s := range all {
-			if slices.Contains(names, s.Name()) {
-				out = append(out, s)
-			}
-		}
-		return out, nil
-	}
 }

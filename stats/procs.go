@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/moby/sys/mountinfo"
+	"github.com/prometheus/procfs"
+
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 // Processes are the process counts of a cgroup.
@@ -23,51 +23,30 @@ type Processes struct {
 
 // ReadProcesses counts a cgroup's processes, threads and open files. It
 // walks /proc for the cgroup's processes, so it is for metrics scrapes,
-// not for the stats hot path.
+// not for the stats hot path. What cannot be read counts 0.
 func ReadProcesses(cgroupPath string) Processes {
 	var p Processes
-	dir := cgroupDir("pids", cgroupPath)
-	pids := readLines(filepath.Join(dir, "cgroup.procs"))
+	pids, _ := cgroup.Procs(cgroupPath)
 	p.Processes = uint64(len(pids))
-	p.Threads = uint64(len(readLines(filepath.Join(dir, "tasks"))))
-	if cgroups.Mode() == cgroups.Unified {
-		p.Threads = readUint(filepath.Join(dir, "pids.current"))
-	}
-	if v := strings.TrimSpace(readFile(filepath.Join(dir, "pids.max"))); v != "" && v != "max" {
-		p.ThreadsMax, _ = strconv.ParseUint(v, 10, 64)
-	}
+	p.Threads, _ = cgroup.Threads(cgroupPath)
+	p.ThreadsMax, _ = cgroup.PIDsMax(cgroupPath)
 	for _, pid := range pids {
-		fds, err := os.ReadDir(filepath.Join("/proc", pid, "fd"))
+		proc, err := procfs.NewProc(pid)
+		if err != nil {
+			continue // exited
+		}
+		fds, err := proc.FileDescriptorTargets()
 		if err != nil {
 			continue
 		}
 		p.FileDescriptors += uint64(len(fds))
-		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join("/proc", pid, "fd", fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+		for _, target := range fds {
+			if strings.HasPrefix(target, "socket:") {
 				p.Sockets++
 			}
 		}
 	}
 	return p
-}
-
-// cgroupDir is a cgroup's directory for a v1 controller (or the unified
-// hierarchy).
-func cgroupDir(controller, cgroupPath string) string {
-	if cgroups.Mode() == cgroups.Unified {
-		return filepath.Join("/sys/fs/cgroup", cgroupPath)
-	}
-	return filepath.Join("/sys/fs/cgroup", controller, cgroupPath)
-}
-
-func readFile(p string) string {
-	b, _ := os.ReadFile(p)
-	return string(b)
-}
-
-func readUint(p string) uint64 {
-	v, _ := strconv.ParseUint(strings.TrimSpace(readFile(p)), 10, 64)
-	return v
 }
 
 func readLines(p string) []string {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 // PSILine is one line of a cgroup's pressure file (Pressure Stall
@@ -118,31 +118,18 @@ func parsePSILine(fields []string) (*PSILine, error) {
 	return l, nil
 }
 
-// unifiedRoot is where the cgroup v2 hierarchy is mounted: the cgroup root
-// on a unified host, /sys/fs/cgroup/unified on a hybrid one (runc and
-// kubelet create every cgroup there too, under the same path as in the v1
-// hierarchies), and "" on a v1-only host, which has no pressure files.
-func unifiedRoot() string {
-	switch cgroups.Mode() {
-	case cgroups.Unified:
-		return "/sys/fs/cgroup"
-	case cgroups.Hybrid:
-		return "/sys/fs/cgroup/unified"
-	}
-	return ""
-}
-
 // readPressures reads the cpu, memory and io pressure of the cgroup at path
-// (a cgroupfs path, as for ReadCgroup). A resource whose file is missing
-// or unreadable (no v2 hierarchy, a kernel without PSI or booted with
-// psi=0, cgroup.pressure off) or malformed is nil: no figure is better
-// than a made-up one.
+// (a cgroupfs path, as for ReadCgroup) from its cgroup v2 directory: on a
+// hybrid host below /sys/fs/cgroup/unified, where runc and kubelet create
+// every cgroup too. A resource whose file is missing or unreadable (no v2
+// hierarchy, a kernel without PSI or booted with psi=0, cgroup.pressure
+// off) or malformed is nil: no figure is better than a made-up one.
 func readPressures(path string) (cpu, memory, io *Pressure) {
-	root := unifiedRoot()
-	if root == "" {
+	dir := cgroup.Host().V2Dir(path)
+	if dir == "" {
 		return nil, nil, nil
 	}
-	return pressuresIn(filepath.Join(root, path))
+	return pressuresIn(dir)
 }
 
 // pressuresIn reads the pressure files of the cgroup v2 directory dir.

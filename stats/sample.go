@@ -5,15 +5,12 @@
 package stats
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup1"
-	"github.com/containerd/cgroups/v3/cgroup2"
 
-	"github.com/cricket-cri/cricket/spec"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 )
 
 // Sample is one reading of a cgroup. Counters are cumulative.
@@ -64,7 +61,7 @@ func (s *Sample) WorkingSet() uint64 {
 }
 
 // ErrGone is returned for a cgroup that no longer exists.
-var ErrGone = errors.New("cgroup is gone")
+var ErrGone = cgroup.ErrGone
 
 // ReadCgroup samples the cgroup at path (a cgroupfs path such as
 // "/kubepods/pod1/<id>"), on cgroup v1 (also in hybrid mode) or v2.
@@ -77,27 +74,20 @@ func ReadCgroup(path string) (*Sample, error) {
 	return s, nil
 }
 
-// readController reads the figures of the cgroup's controllers.
+// readController reads the figures of the cgroup's controllers (on v1,
+// only those it reports, so that a host lacking another does not matter).
 func readController(path string) (*Sample, error) {
 	now := time.Now()
-	if cgroups.Mode() == cgroups.Unified {
-		m, err := cgroup2.Load(path)
-		if err != nil {
-			return nil, fmt.Errorf("load cgroup %s: %w", path, err)
-		}
-		st, err := m.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrGone, path, err)
-		}
-		return fromV2(now, st), nil
-	}
-	cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHiearchy(spec.CgroupV1Hierarchy(cgroup1.Cpuacct, cgroup1.Cpu, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio)))
+	cg, err := cgroup.Load(path, cgroup1.Cpuacct, cgroup1.Cpu, cgroup1.Memory, cgroup1.Pids, cgroup1.Blkio)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrGone, path, err)
+		return nil, err
 	}
-	st, err := cg.Stat(cgroup1.IgnoreNotExist)
+	m, err := cg.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("stat cgroup %s: %w", path, err)
 	}
-	return fromV1(now, st), nil
+	if m.V2 != nil {
+		return fromV2(now, m.V2), nil
+	}
+	return fromV1(now, m.V1), nil
 }

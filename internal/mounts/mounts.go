@@ -11,20 +11,28 @@ import (
 )
 
 // Under returns the mount points strictly below dir, in mount order (a
-// parent before what is mounted on top of it). moby/sys/mountinfo reads
-// /proc/self/mountinfo, octal escapes (a space in a path) undone.
+// parent before what is mounted on top of it); none when the mount table
+// cannot be read (see List).
 func Under(dir string) []string {
+	out, _ := List(dir)
+	return out
+}
+
+// List is Under that says when the mount table cannot be read.
+// moby/sys/mountinfo reads /proc/self/mountinfo, octal escapes (a space in
+// a path) undone.
+func List(dir string) ([]string, error) {
 	infos, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
 		return !strings.HasPrefix(m.Mountpoint, dir+"/"), false
 	})
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	out := make([]string, 0, len(infos))
 	for _, m := range infos {
 		out = append(out, m.Mountpoint)
 	}
-	return out
+	return out, nil
 }
 
 // UnmountUnder lazily unmounts every mount below dir, last mounted first.

@@ -10,12 +10,15 @@ package shimproc
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -57,9 +60,20 @@ func Parse(pid int, cmdline []byte) (s Shim, ok bool) {
 	return s, s.Namespace != ""
 }
 
-// List returns the serving shims running now.
+// List returns the serving shims running now (none when /proc cannot be
+// read: see Scan).
 func List() []Shim {
-	ents, _ := os.ReadDir("/proc")
+	out, _ := Scan()
+	return out
+}
+
+// Scan returns the serving shims running now, or why /proc could not be
+// read. A process that exits while it is read is not an error.
+func Scan() ([]Shim, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
 	var out []Shim
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -67,14 +81,17 @@ func List() []Shim {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			continue // exited
+		}
 		if err != nil {
-			continue
+			return nil, err
 		}
 		if s, ok := Parse(pid, b); ok {
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // socketDir is where containerd's shims (runc's and cricket's, through

@@ -21,6 +21,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/mounts"
 	"github.com/cricket-cri/cricket/internal/shimproc"
 )
@@ -330,8 +331,12 @@ func (d *Daemon) cleanup() {
 	if d.Network != nil {
 		d.Network.remove()
 	}
-	if left := removeCgroupTree(d.CgroupParent("")); len(left) > 0 {
-		d.tb.Logf("pod cgroups still hold processes after the daemon's clean-up: %v", left)
+	// The pods' cgroups are empty once cricketd removed them: a cgroup
+	// that cannot be removed holds a process that outlived its pod.
+	if left, err := cgroup.RemoveTree(d.CgroupParent("")); err != nil {
+		d.tb.Errorf("remove the pods' cgroups: %v", err)
+	} else if len(left) > 0 {
+		d.tb.Errorf("pod cgroups still hold processes after the daemon's clean-up: %v", left)
 	}
 	mounts.UnmountUnder(d.Dir)
 	os.RemoveAll(d.Dir)

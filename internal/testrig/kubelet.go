@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/mounts"
 )
 
@@ -122,8 +123,12 @@ func StartKubelet(tb testing.TB, d *Daemon, opts KubeletOptions) *Kubelet {
 		}
 	}
 	// kubelet wants its cgroup root to exist in every hierarchy.
-	for _, h := range cgroupHierarchies() {
-		if err := os.MkdirAll(filepath.Join(h, k.CgroupRoot), 0o755); err != nil {
+	dirs, err := cgroup.Host().Dirs(k.CgroupRoot)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -385,23 +390,6 @@ func freePorts(tb testing.TB, n int) []int {
 	}
 	for _, l := range ls {
 		l.Close()
-	}
-	return out
-}
-
-// cgroupHierarchies are the cgroup hierarchies mounted under /sys/fs/cgroup
-// (v1 controllers and the unified one), or the root on a unified host.
-func cgroupHierarchies() []string {
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		return []string{"/sys/fs/cgroup"}
-	}
-	var out []string
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		p := filepath.Join("/sys/fs/cgroup", e.Name())
-		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
-			out = append(out, p)
-		}
 	}
 	return out
 }

@@ -2,7 +2,9 @@ package testrig
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +15,10 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/mounts"
 	"github.com/cricket-cri/cricket/internal/shimproc"
 )
@@ -39,48 +43,55 @@ type Resources struct {
 	Sockets      []string // sockets of the pods' shims
 }
 
-// CgroupParents are cgroup parents (relative to a cgroup v1 controller
-// mount) whose children Resources lists.
-var cgroupControllers = []string{"memory", "cpu", "pids"}
-
 // Resources lists what the daemon holds now. cgroupParents are the pods'
-// cgroup parents to inspect (e.g. "/ck-test").
+// cgroup parents to inspect (e.g. "/ck-test"): their child cgroups are
+// listed in every hierarchy the host has mounted (each v1 controller and
+// the v2 one on a v1 or hybrid host, the one hierarchy on a unified host).
+// Anything that cannot be listed fails the test: a census that could not
+// look must not read as "nothing leaked".
 func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 	tb.Helper()
-	var r Resources
-	ents, _ := os.ReadDir(filepath.Join(d.Config.State, "netns"))
-	for _, e := range ents {
-		r.NetNS = append(r.NetNS, e.Name())
+	fail := func(what string, err error) {
+		tb.Helper()
+		tb.Fatalf("resource census: cannot list %s: %v", what, err)
 	}
-	r.Mounts = mounts.Under(d.Dir)
+	var r Resources
+	var err error
+	if r.NetNS, err = dirEntries(filepath.Join(d.Config.State, "netns"), false); err != nil {
+		fail("network namespace pins", err)
+	}
+	if r.Mounts, err = mounts.List(d.Dir); err != nil {
+		fail("mounts", err)
+	}
 	if !strings.HasPrefix(d.bundleDir(), d.Dir+"/") {
 		// The rootfs mounts of the namespace's tasks in the shared or a
 		// private containerd's state.
-		r.Mounts = append(r.Mounts, mounts.Under(d.bundleDir())...)
+		m, err := mounts.List(d.bundleDir())
+		if err != nil {
+			fail("mounts", err)
+		}
+		r.Mounts = append(r.Mounts, m...)
 	}
-	r.RuntimeState, r.Bundles = d.runtimeState()
-	r.Sockets = d.shimSockets()
+	if r.RuntimeState, r.Bundles, err = d.runtimeState(); err != nil {
+		fail("runtime state", err)
+	}
+	if r.Sockets, err = d.shimSockets(); err != nil {
+		fail("shim sockets", err)
+	}
 	if d.Network != nil {
-		r.IPs = d.Network.Allocations()
-		if br, err := netlink.LinkByName(d.Network.Bridge); err == nil {
-			links, _ := netlink.LinkList()
-			for _, l := range links {
-				if l.Attrs().MasterIndex == br.Attrs().Index {
-					r.Veths = append(r.Veths, l.Attrs().Name)
-				}
-			}
+		if r.IPs, err = d.Network.allocations(); err != nil {
+			fail("address allocations", err)
+		}
+		if r.Veths, err = bridgePorts(d.Network.Bridge); err != nil {
+			fail("veths", err)
 		}
 	}
 	for _, parent := range cgroupParents {
-		for _, ctrl := range cgroupControllers {
-			base := filepath.Join("/sys/fs/cgroup", ctrl, parent)
-			ents, _ := os.ReadDir(base)
-			for _, e := range ents {
-				if e.IsDir() {
-					r.Cgroups = append(r.Cgroups, filepath.Join(ctrl, parent, e.Name()))
-				}
-			}
+		cgs, err := childCgroups(parent)
+		if err != nil {
+			fail("cgroups", err)
 		}
+		r.Cgroups = append(r.Cgroups, cgs...)
 	}
 	if !d.Config.Containerd.Managed {
 		// (the shared or a private containerd)
@@ -90,28 +101,109 @@ func (d *Daemon) Resources(tb testing.TB, cgroupParents ...string) Resources {
 		defer c.Close()
 		ctrs, err := c.Containers(ctx)
 		if err != nil {
-			tb.Fatal(err)
+			fail("containerd containers", err)
 		}
 		for _, ctr := range ctrs {
 			r.Containers = append(r.Containers, ctr.ID())
-			if _, err := ctr.Task(ctx, nil); err == nil {
+			_, err := ctr.Task(ctx, nil)
+			switch {
+			case err == nil:
 				r.Tasks = append(r.Tasks, ctr.ID())
+			case !errdefs.IsNotFound(err):
+				fail("the task of containerd container "+ctr.ID(), err)
 			}
 		}
-		c.SnapshotService(d.Config.Containerd.Snapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		err = c.SnapshotService(d.Config.Containerd.Snapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
 			r.Snapshots = append(r.Snapshots, info.Name)
 			return nil
 		})
-		ls, _ := c.LeasesService().List(ctx)
+		if err != nil {
+			fail("snapshots", err)
+		}
+		ls, err := c.LeasesService().List(ctx)
+		if err != nil {
+			fail("leases", err)
+		}
 		for _, l := range ls {
 			r.Leases = append(r.Leases, l.ID)
 		}
 	}
-	r.Shims = shimsOf(d.Config.Containerd.Namespace)
+	if r.Shims, err = shimsOf(d.Config.Containerd.Namespace); err != nil {
+		fail("shim processes", err)
+	}
 	for _, s := range [][]string{r.NetNS, r.Mounts, r.Veths, r.IPs, r.Cgroups, r.Containers, r.Tasks, r.Snapshots, r.Leases, r.Shims, r.RuntimeState, r.Bundles, r.Sockets} {
 		slices.Sort(s)
 	}
 	return r
+}
+
+// childCgroups lists the cgroups directly below parent in every hierarchy
+// of the host, relative to the cgroup root ("memory/ck-x/<id>" on v1 and
+// hybrid hosts, "ck-x/<id>" on a unified one). A parent that does not
+// exist in a hierarchy has no children there.
+func childCgroups(parent string) ([]string, error) {
+	h := cgroup.Host()
+	dirs, err := h.Dirs(parent)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, dir := range dirs {
+		names, err := dirEntries(dir, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			rel, err := filepath.Rel(h.Root, filepath.Join(dir, n))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rel)
+		}
+	}
+	return out, nil
+}
+
+// dirEntries lists the names in dir (only subdirectories with onlyDirs);
+// a directory that does not exist holds nothing.
+func dirEntries(dir string, onlyDirs bool) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !onlyDirs || e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// bridgePorts lists the links attached to the bridge; none when the
+// bridge does not exist (yet: it is created for the first pod).
+func bridgePorts(bridge string) ([]string, error) {
+	br, err := netlink.LinkByName(bridge)
+	if _, ok := errors.AsType[netlink.LinkNotFoundError](err); ok {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			out = append(out, l.Attrs().Name)
+		}
+	}
+	return out, nil
 }
 
 // Diff describes what other holds that r does not (new resources).
@@ -142,14 +234,18 @@ func (r Resources) Diff(other Resources) string {
 
 // shimsOf lists the serving shim processes of namespace ns, runc's and
 // cricket's (see shimproc), as "PID (binary, group ID)".
-func shimsOf(ns string) []string {
+func shimsOf(ns string) ([]string, error) {
+	shims, err := shimproc.Scan()
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, s := range shimproc.List() {
+	for _, s := range shims {
 		if s.Namespace == ns {
 			out = append(out, fmt.Sprintf("%d (%s, group %s)", s.PID, s.Binary, s.ID))
 		}
 	}
-	return out
+	return out, nil
 }
 
 // CollectGarbage has containerd run a garbage collection now (a lease

@@ -2,6 +2,8 @@ package testrig
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -39,19 +41,25 @@ func (d *Daemon) bundleDir() string {
 
 // runtimeState lists the containers' runtime state and task bundles of
 // the daemon's namespace.
-func (d *Daemon) runtimeState() (state, bundles []string) {
+func (d *Daemon) runtimeState() (state, bundles []string, err error) {
 	ns := d.Config.Containerd.Namespace
 	for _, root := range shimStateRoots {
-		ents, _ := os.ReadDir(filepath.Join(root, ns))
-		for _, e := range ents {
-			state = append(state, filepath.Join(root, ns, e.Name()))
+		names, err := dirEntries(filepath.Join(root, ns), false)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, n := range names {
+			state = append(state, filepath.Join(root, ns, n))
 		}
 	}
-	ents, _ := os.ReadDir(d.bundleDir())
-	for _, e := range ents {
-		bundles = append(bundles, filepath.Join(d.bundleDir(), e.Name()))
+	names, err := dirEntries(d.bundleDir(), false)
+	if err != nil {
+		return nil, nil, err
 	}
-	return state, bundles
+	for _, n := range names {
+		bundles = append(bundles, filepath.Join(d.bundleDir(), n))
+	}
+	return state, bundles, nil
 }
 
 // podIDs records the IDs of the pods the daemon ran: their shims' sockets
@@ -99,13 +107,17 @@ func (p *podIDs) record(ctx context.Context, method string, req, reply any, cc *
 
 // shimSockets lists the sockets on disk of the pods' shims: every task of
 // a pod shares the shim grouped by the pod's ID (see shimproc.SocketPath).
-func (d *Daemon) shimSockets() []string {
+func (d *Daemon) shimSockets() ([]string, error) {
 	var out []string
 	for _, id := range d.pods.list() {
 		path := shimproc.SocketPath(d.containerdAddress(), d.Config.Containerd.Namespace, id)
-		if _, err := os.Lstat(path); err == nil {
+		_, err := os.Lstat(path)
+		switch {
+		case err == nil:
 			out = append(out, path+" (pod "+id+")")
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
 		}
 	}
-	return out
+	return out, nil
 }

@@ -129,20 +129,33 @@ func (n *PodNetwork) Reinstall(tb testing.TB, d *Daemon) {
 	n.install(tb, d.Config.CNI.ConfDir, filepath.Join(d.Dir, "cni-bin"))
 }
 
-// Allocations lists the addresses host-local (or the built-in IPAM) holds.
-func (n *PodNetwork) Allocations() []string {
+// Allocations lists the addresses host-local (or the built-in IPAM) holds;
+// a directory that cannot be listed fails the test.
+func (n *PodNetwork) Allocations(tb testing.TB) []string {
+	tb.Helper()
+	out, err := n.allocations()
+	if err != nil {
+		tb.Fatalf("list address allocations: %v", err)
+	}
+	return out
+}
+
+func (n *PodNetwork) allocations() ([]string, error) {
 	dir := filepath.Join(n.IPAMDir, "ck-"+n.Bridge)
 	if n.Builtin {
 		dir = filepath.Join(n.IPAMDir, n.Bridge)
 	}
-	ents, _ := os.ReadDir(dir)
+	names, err := dirEntries(dir, false)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, e := range ents {
-		if name := e.Name(); name != "lock" && name[0] != '.' && !isLastReserved(name) {
+	for _, name := range names {
+		if name != "lock" && name[0] != '.' && !isLastReserved(name) {
 			out = append(out, name)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func isLastReserved(name string) bool { return len(name) > 14 && name[:14] == "last_reserved_" }

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"google.golang.org/grpc/codes"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -159,28 +163,16 @@ func testResourcesAndUpdate(t *testing.T, handler string) {
 		MemoryLimitInBytes: 64 << 20, CpusetCpus: "0", OomScoreAdj: 500,
 	}
 	id := runContainer(t, d, podID, pod, cfg)
-	cg := func(ctrl, file string) string {
-		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", ctrl, pod.Linux.CgroupParent, id, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	for file, want := range map[[2]string]string{
-		{"cpu", "cpu.cfs_quota_us"}:               "50000",
-		{"cpu", "cpu.cfs_period_us"}:              "100000",
-		{"cpu", "cpu.shares"}:                     "512",
-		{"memory", "memory.limit_in_bytes"}:       strconv.Itoa(64 << 20),
-		{"cpuset", "cpuset.cpus"}:                 "0",
-		{"memory", "memory.memsw.limit_in_bytes"}: strconv.Itoa(64 << 20),
-	} {
-		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", file[0], pod.Linux.CgroupParent, id, file[1])); err != nil {
-			continue // e.g. no swap accounting on this kernel
-		}
-		if got := cg(file[0], file[1]); got != want {
-			t.Errorf("%s = %s, want %s", file[1], got, want)
-		}
-	}
+	checkLimits(t, "created", filepath.Join(pod.Linux.CgroupParent, id), []cgroupLimit{
+		{"cpu", "cpu.cfs_quota_us", "cpu.max", []string{"50000"}, []string{"50000 100000"}},
+		{"cpu", "cpu.cfs_period_us", "cpu.max", []string{"100000"}, []string{"50000 100000"}},
+		{"cpu", "cpu.shares", "cpu.weight", []string{"512"}, sharesAsWeight(512)},
+		{"memory", "memory.limit_in_bytes", "memory.max", []string{strconv.Itoa(64 << 20)}, []string{strconv.Itoa(64 << 20)}},
+		{"cpuset", "cpuset.cpus", "cpuset.cpus", []string{"0"}, []string{"0"}},
+		// No swap: memory+swap at the memory limit on v1, a swap limit
+		// of 0 on v2.
+		{"memory", "memory.memsw.limit_in_bytes", "memory.swap.max", []string{strconv.Itoa(64 << 20)}, []string{"0"}},
+	})
 	if got := execOut(t, d, id, "cat", "/proc/self/oom_score_adj"); got != "500" {
 		t.Errorf("oom_score_adj %q, want 500", got)
 	}
@@ -190,12 +182,10 @@ func testResourcesAndUpdate(t *testing.T, handler string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cg("memory", "memory.limit_in_bytes"); got != strconv.Itoa(128<<20) {
-		t.Errorf("memory limit after update %s", got)
-	}
-	if got := cg("cpu", "cpu.cfs_quota_us"); got != "20000" {
-		t.Errorf("cpu quota after update %s", got)
-	}
+	checkLimits(t, "updated", filepath.Join(pod.Linux.CgroupParent, id), []cgroupLimit{
+		{"memory", "memory.limit_in_bytes", "memory.max", []string{strconv.Itoa(128 << 20)}, []string{strconv.Itoa(128 << 20)}},
+		{"cpu", "cpu.cfs_quota_us", "cpu.max", []string{"20000"}, []string{"20000 100000"}},
+	})
 	if st := containerStatus(t, d, id); st.GetResources().GetLinux().GetMemoryLimitInBytes() != 128<<20 {
 		t.Errorf("status resources %v", st.GetResources())
 	}
@@ -209,6 +199,57 @@ func testResourcesAndUpdate(t *testing.T, handler string) {
 		if codeOf(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
+	}
+}
+
+// cgroupLimit is a limit as a container's cgroup shows it: a v1
+// controller's file (v1 and hybrid hosts, where runc sets limits through
+// the v1 controllers) or the unified hierarchy's, and the values it may
+// read there.
+type cgroupLimit struct {
+	controller     string
+	v1File, v2File string
+	v1Want, v2Want []string
+}
+
+// sharesAsWeight is what cgroup v2's cpu.weight may read for CPU shares:
+// runc's older linear conversion (Debian's runc binary) or libcontainer's
+// newer quadratic one (cricket's shim).
+func sharesAsWeight(shares uint64) []string {
+	return []string{strconv.FormatUint(1+(shares-2)*9999/262142, 10), strconv.FormatUint(cgroups.ConvertCPUSharesToCgroupV2Value(shares), 10)}
+}
+
+// checkLimits checks each limit of the cgroup at path in the host's
+// hierarchy, one subtest each, named after stage and the file. A limit the host cannot hold (its
+// controller missing, no swap accounting) skips its subtest and says why;
+// any other file that cannot be read fails it.
+func checkLimits(t *testing.T, stage, path string, limits []cgroupLimit) {
+	t.Helper()
+	h := cgroup.Host()
+	for _, l := range limits {
+		file, want := l.v1File, l.v1Want
+		if h.Unified() {
+			file, want = l.v2File, l.v2Want
+		}
+		t.Run(stage+" "+file, func(t *testing.T) {
+			ok, err := h.HasController(l.controller)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				t.Skipf("this host's cgroups (%s) cannot hold %s limits: the controller is not there", h, l.controller)
+			}
+			b, err := os.ReadFile(filepath.Join(h.Dir(l.controller, path), file))
+			if swapFile := file == "memory.memsw.limit_in_bytes" || file == "memory.swap.max"; swapFile && errors.Is(err, fs.ErrNotExist) {
+				t.Skipf("%s is missing: the kernel does no swap accounting", file)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(string(b)); !slices.Contains(want, got) {
+				t.Errorf("%s = %s, want one of %q", file, got, want)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -260,7 +262,7 @@ func testHostNetworkPod(t *testing.T, handler string) {
 		st.GetLinux().GetNamespaces().GetOptions().GetNetwork() != runtime.NamespaceMode_NODE {
 		t.Errorf("host-network pod status: %v", st)
 	}
-	if got := d.Network.Allocations(); len(got) != 0 {
+	if got := d.Network.Allocations(t); len(got) != 0 {
 		t.Errorf("host-network pod allocated %v", got)
 	}
 	if ents, _ := os.ReadDir(d.Config.State + "/netns"); len(ents) != 0 {
@@ -414,7 +416,7 @@ func testPodCgroupParentOOMScoreAndSharedShim(t *testing.T, handler string) {
 	c1 := runContainer(t, d, podID, pod, ctrConfig("c1", img, "sleep", "3600"))
 	c2 := runContainer(t, d, podID, pod, ctrConfig("c2", img, "sleep", "3600"))
 	for _, id := range []string{podID, c1, c2} {
-		if _, err := os.Stat("/sys/fs/cgroup/memory" + pod.Linux.CgroupParent + "/" + id); err != nil {
+		if _, err := os.Stat(cgroup.Host().Dir("memory", filepath.Join(pod.Linux.CgroupParent, id))); err != nil {
 			t.Errorf("cgroup of %s not under the pod's parent: %v", id, err)
 		}
 	}
@@ -469,7 +471,7 @@ func TestRunPodSandboxRetryAfterTimeoutGetsTheSameSandbox(t *testing.T) {
 	// A third call is a genuine duplicate.
 	_, err = d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: pod})
 	wantCode(t, err, codes.AlreadyExists)
-	if got := d.Network.Allocations(); len(got) != 1 {
+	if got := d.Network.Allocations(t); len(got) != 1 {
 		t.Fatalf("allocations %v, want one", got)
 	}
 }

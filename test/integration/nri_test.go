@@ -118,21 +118,14 @@ func TestNRIPluginSeesALifeAndAdjustsIt(t *testing.T) {
 	if got := execOut(t, d, id, "sh", "-c", "echo $NRI_INJECTED"); got != "hello" {
 		t.Errorf("the container sees NRI_INJECTED=%q, want the plugin's hello", got)
 	}
-	cgroup := func(ctrl, file string) string {
-		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", ctrl, pod.Linux.CgroupParent, id, file))
-		if err != nil {
-			return "unreadable: " + err.Error()
-		}
-		return strings.TrimSpace(string(b))
-	}
 	// The plugin asks for CPU shares of its own when the container starts.
 	p.wait(t, "UpdateContainers nri-pod app failed=0 err=<nil>")
 	if got := containerStatus(t, d, id).GetResources().GetLinux().GetCpuShares(); got != 300 {
 		t.Errorf("CPU shares in the status = %d after the plugin's update, want 300", got)
 	}
-	if got := cgroup("cpu", "cpu.shares"); got != "300" {
-		t.Errorf("cpu.shares = %s after the plugin's update, want 300", got)
-	}
+	checkLimits(t, "plugin's update", filepath.Join(pod.Linux.CgroupParent, id), []cgroupLimit{
+		{"cpu", "cpu.shares", "cpu.weight", []string{"300"}, sharesAsWeight(300)},
+	})
 	// The plugin adds a memory limit to a resource update.
 	if _, err := d.Runtime.UpdateContainerResources(d.Ctx(), &runtime.UpdateContainerResourcesRequest{
 		ContainerId: id, Linux: &runtime.LinuxContainerResources{CpuShares: 512}}); err != nil {
@@ -141,9 +134,9 @@ func TestNRIPluginSeesALifeAndAdjustsIt(t *testing.T) {
 	if r := containerStatus(t, d, id).GetResources().GetLinux(); r.GetCpuShares() != 512 || r.GetMemoryLimitInBytes() != 96<<20 {
 		t.Errorf("resources after the update = %v, want the request's 512 shares and the plugin's 96 MiB", r)
 	}
-	if got := cgroup("memory", "memory.limit_in_bytes"); got != strconv.Itoa(96<<20) {
-		t.Errorf("memory.limit_in_bytes = %s, want the plugin's %d", got, 96<<20)
-	}
+	checkLimits(t, "plugin's limit", filepath.Join(pod.Linux.CgroupParent, id), []cgroupLimit{
+		{"memory", "memory.limit_in_bytes", "memory.max", []string{strconv.Itoa(96 << 20)}, []string{strconv.Itoa(96 << 20)}},
+	})
 	if _, err := d.Runtime.UpdatePodSandboxResources(d.Ctx(), &runtime.UpdatePodSandboxResourcesRequest{
 		PodSandboxId: podID, Resources: &runtime.LinuxContainerResources{CpuShares: 1024}}); err != nil {
 		t.Fatal(err)

@@ -3,24 +3,26 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
 // hostHasPSI reports whether this host's cgroup v2 hierarchy (unified, or
 // the v2 part of a hybrid one) has pressure files.
 func hostHasPSI() bool {
-	for _, f := range []string{"/sys/fs/cgroup/cpu.pressure", "/sys/fs/cgroup/unified/cpu.pressure"} {
-		if _, err := os.ReadFile(f); err == nil {
-			return true
-		}
+	root := cgroup.Host().V2Root()
+	if root == "" {
+		return false
 	}
-	return false
+	_, err := os.ReadFile(filepath.Join(root, "cpu.pressure"))
+	return err == nil
 }
 
 // A CPU-bound container held to a tenth of a CPU is throttled most of the

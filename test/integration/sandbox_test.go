@@ -104,7 +104,7 @@ func testPodSandboxLifecycle(t *testing.T, handler string) {
 	if !reachable(ip) {
 		t.Fatalf("pod IP %s not reachable from the host", ip)
 	}
-	if got := d.Network.Allocations(); len(got) != 1 || got[0] != ip {
+	if got := d.Network.Allocations(t); len(got) != 1 || got[0] != ip {
 		t.Fatalf("IPAM allocations %v, want [%s]", got, ip)
 	}
 	if fi, err := os.Stat(cfg.LogDirectory); err != nil || !fi.IsDir() {
@@ -139,7 +139,7 @@ func testPodSandboxLifecycle(t *testing.T, handler string) {
 	if st := podStatus(t, d, id); st.State != runtime.PodSandboxState_SANDBOX_NOTREADY {
 		t.Fatalf("after stop: %v", st.State)
 	}
-	if got := d.Network.Allocations(); len(got) != 0 {
+	if got := d.Network.Allocations(t); len(got) != 0 {
 		t.Errorf("IP still allocated after stop: %v", got)
 	}
 	if reachable(ip) {

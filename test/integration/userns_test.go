@@ -81,7 +81,7 @@ func testUserNamespacePods(t *testing.T, handler string) {
 	}
 	stopPod(t, d, podID)
 	removePod(t, d, podID)
-	if got := d.Network.Allocations(); slices.Contains(got, ip) {
+	if got := d.Network.Allocations(t); slices.Contains(got, ip) {
 		t.Errorf("address %s still allocated after removing the userns pod: %v", ip, got)
 	}
 }

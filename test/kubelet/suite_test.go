@@ -17,6 +17,7 @@ import (
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/config"
+	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/testrig"
 )
 
@@ -92,7 +93,7 @@ func runSuite(t *testing.T, cfg suiteConfig) {
 	// own, not something a pod left.
 	waitFor(t, time.Minute, "kubelet's QoS cgroups", func() bool {
 		for _, q := range qos[1:] {
-			if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", q)); err != nil {
+			if _, err := os.Stat(cgroup.Host().Dir("memory", q)); err != nil {
 				return false
 			}
 		}
