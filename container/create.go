@@ -245,7 +245,11 @@ func (m *Manager) withSpec(sb *sandbox.Sandbox, c *Container, img *image.Image, 
 		}
 		t.Step("spec")
 		*out = s
-		return client.WithSpec(s)(ctx, cl, ctr)
+		if err := client.WithSpec(s)(ctx, cl, ctr); err != nil {
+			return err
+		}
+		c.spec = ctr.Spec.GetValue() // the JSON sent to containerd
+		return nil
 	}
 }
 

@@ -78,6 +78,10 @@ type Sandbox struct {
 	// snapshotter's, named by the sandbox ID).
 	pauseTask                 client.Task
 	pauseReleased, pauseOwned bool
+	// pauseSpec is the pause container's runtime spec as containerd
+	// stores it (JSON), for the verbose status: kept from its creation,
+	// or read once (nil until then, e.g. after a restart).
+	pauseSpec []byte
 	// netAttached is true while the pod holds a CNI attachment (an IP).
 	netAttached bool
 	// shimAddress is the socket of the shim started ahead of a pinned
