@@ -60,6 +60,10 @@ type Options struct {
 	// LogDir holds the pods' CRI logs.
 	LogDir   string
 	Progress io.Writer
+	// VerboseStatus adds verbose PodSandboxStatus and ContainerStatus
+	// calls to each life cycle, after the plain ones (kubelet makes only
+	// plain ones; crictl inspect and critest's benchmark verbose ones).
+	VerboseStatus bool
 }
 
 // Report is a run's measurements.
@@ -188,6 +192,14 @@ func cycle(ctx context.Context, o Options, e *Endpoint, r *result, tag string) e
 			_, err := e.Runtime.ContainerStatus(ctx, &runtime.ContainerStatusRequest{ContainerId: ctrID})
 			return err
 		}},
+		{"PodSandboxStatus (verbose)", func() error {
+			_, err := e.Runtime.PodSandboxStatus(ctx, &runtime.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: true})
+			return err
+		}},
+		{"ContainerStatus (verbose)", func() error {
+			_, err := e.Runtime.ContainerStatus(ctx, &runtime.ContainerStatusRequest{ContainerId: ctrID, Verbose: true})
+			return err
+		}},
 		{"ExecSync", func() error {
 			resp, err := e.Runtime.ExecSync(ctx, &runtime.ExecSyncRequest{ContainerId: ctrID, Cmd: []string{"true"}, Timeout: 30})
 			if err == nil && resp.ExitCode != 0 {
@@ -213,6 +225,9 @@ func cycle(ctx context.Context, o Options, e *Endpoint, r *result, tag string) e
 		}},
 	}
 	for _, s := range steps {
+		if strings.HasSuffix(s.op, "(verbose)") && !o.VerboseStatus {
+			continue
+		}
 		if err := timed(s.op, s.f); err != nil {
 			return err
 		}

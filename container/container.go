@@ -111,6 +111,10 @@ type Container struct {
 	noTask bool
 	// process is the container's OCI process spec, the template of execs.
 	process *specs.Process
+	// spec is the runtime spec as containerd stores it (JSON), for the
+	// verbose status: kept from the creation or last update, or read once
+	// (nil until then, e.g. after a restart).
+	spec []byte
 }
 
 // Metadata is what a container is created with. Its checkpoint holds it

@@ -21,6 +21,7 @@ import (
 	"github.com/cricket-cri/cricket/internal/ids"
 	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/testhold"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/sandbox"
 	"github.com/cricket-cri/cricket/spec"
@@ -52,6 +53,7 @@ func (m *Manager) Create(ctx context.Context, sandboxID string, cfg *runtime.Con
 	}
 	key := nameKey(cfg.GetMetadata(), sb.Name())
 	return m.names.Create(m.ctx(ctx), key, ids.New, func(ctx context.Context, id string) error {
+		testhold.At(ctx, "CreateContainer")
 		return m.create(ctx, id, key, sb, cfg, devices)
 	})
 }
@@ -250,7 +252,11 @@ func (m *Manager) withSpec(sb *sandbox.Sandbox, c *Container, img *image.Image, 
 		}
 		t.Step("spec")
 		*out = s
-		return client.WithSpec(s)(ctx, cl, ctr)
+		if err := client.WithSpec(s)(ctx, cl, ctr); err != nil {
+			return err
+		}
+		c.spec = ctr.Spec.GetValue() // the JSON sent to containerd
+		return nil
 	}
 }
 

@@ -67,16 +67,21 @@ func (m *Manager) updateResources(ctx context.Context, c *Container, r *runtime.
 		v := m.opts.OOM.Adjust(int(r.GetOomScoreAdj()))
 		s.Process.OOMScoreAdj = &v
 	}
+	var stored []byte
 	if err := ctr.Update(ctx, func(ctx context.Context, _ *client.Client, cc *containers.Container) error {
-		return updateSpec(cc, s)
+		if err := updateSpec(cc, s); err != nil {
+			return err
+		}
+		stored = cc.Spec.GetValue()
+		return nil
 	}); err != nil {
 		c.mu.Lock()
-		c.process = nil // the stored spec is unknown now
+		c.process, c.spec = nil, nil // the stored spec is unknown now
 		c.mu.Unlock()
 		return fmt.Errorf("store new resources of container %s: %w", c.ID, err)
 	}
 	c.mu.Lock()
-	c.process = s.Process
+	c.process, c.spec = s.Process, stored
 	c.mu.Unlock()
 	if c.Status().State == StateRunning {
 		task, err := m.containerdTask(ctx, c)

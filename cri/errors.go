@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 
-	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // toStatus maps a domain error to a gRPC status error. Domain packages
 // classify errors with containerd's errdefs (which containerd's client
-// errors already carry); the message is kept as is.
+// errors already carry), and errgrpc maps those classes to codes as
+// containerd's own services do; the message, which names the object and
+// the cause, is kept as is. A status error (from validation, or a gRPC
+// peer's, wrapped or not) keeps its code.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -19,47 +22,16 @@ func toStatus(err error) error {
 	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
 		return err // already a status (e.g. from validation)
 	}
-	return status.Error(codeOf(err), err.Error())
-}
-
-func codeOf(err error) codes.Code {
+	// Context errors first: a containerd call cut short by the caller's
+	// deadline carries both the context's error and a class such as
+	// Unavailable, and errgrpc takes the first class it meets in the chain.
 	switch {
-	// Context errors first: a cancelled containerd call surfaces as both.
 	case errors.Is(err, context.DeadlineExceeded):
-		return codes.DeadlineExceeded
+		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):
-		return codes.Canceled
-	case errdefs.IsNotFound(err):
-		return codes.NotFound
-	case errdefs.IsInvalidArgument(err):
-		return codes.InvalidArgument
-	case errdefs.IsAlreadyExists(err):
-		return codes.AlreadyExists
-	case errdefs.IsFailedPrecondition(err), errdefs.IsConflict(err), errdefs.IsNotModified(err):
-		return codes.FailedPrecondition
-	case errdefs.IsUnavailable(err):
-		return codes.Unavailable
-	case errdefs.IsNotImplemented(err):
-		return codes.Unimplemented
-	case errdefs.IsPermissionDenied(err):
-		return codes.PermissionDenied
-	case errdefs.IsUnauthorized(err):
-		return codes.Unauthenticated
-	case errdefs.IsResourceExhausted(err):
-		return codes.ResourceExhausted
-	case errdefs.IsOutOfRange(err):
-		return codes.OutOfRange
-	case errdefs.IsAborted(err):
-		return codes.Aborted
-	case errdefs.IsDataLoss(err):
-		return codes.DataLoss
-	case errdefs.IsInternal(err):
-		return codes.Internal
+		return status.Error(codes.Canceled, err.Error())
 	}
-	if s, ok := status.FromError(err); ok {
-		return s.Code() // a wrapped status from a gRPC peer
-	}
-	return codes.Unknown
+	return errgrpc.ToGRPC(err)
 }
 
 // invalid returns an InvalidArgument status naming the offending field.

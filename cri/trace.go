@@ -23,6 +23,20 @@ type (
 	containerIDer  interface{ GetContainerId() string }
 )
 
+// callIDs returns the pod sandbox and container IDs a call names: the
+// request names the object, a response fills in what it created.
+func callIDs(req, resp any) (pod, ctr string) {
+	for _, m := range [2]any{req, resp} {
+		if g, ok := m.(podSandboxIDer); ok && pod == "" {
+			pod = g.GetPodSandboxId()
+		}
+		if g, ok := m.(containerIDer); ok && ctr == "" {
+			ctr = g.GetContainerId()
+		}
+	}
+	return pod, ctr
+}
+
 // annotate adds the pod sandbox and container IDs of a call to its span
 // (started by the gRPC stats handler of package tracing). It returns at
 // once when the span does not record: tracing off, or not sampled.
@@ -31,16 +45,7 @@ func annotate(ctx context.Context, req, resp any) {
 	if !span.IsRecording() {
 		return
 	}
-	var pod, ctr string
-	// The request names the object; a response fills in what it created.
-	for _, m := range []any{req, resp} {
-		if g, ok := m.(podSandboxIDer); ok && pod == "" {
-			pod = g.GetPodSandboxId()
-		}
-		if g, ok := m.(containerIDer); ok && ctr == "" {
-			ctr = g.GetContainerId()
-		}
-	}
+	pod, ctr := callIDs(req, resp)
 	if pod != "" {
 		span.SetAttributes(attrPodSandboxID.String(pod))
 	}

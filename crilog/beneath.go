@@ -3,8 +3,11 @@ package crilog
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
@@ -48,7 +51,7 @@ func openError(dir, rel string, err error) error {
 	if errors.As(err, &nr) {
 		return fmt.Errorf("crilog: log path %q in %s is %w: %w", rel, dir, nr, errdefs.ErrInvalidArgument)
 	}
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, errEscapes) {
 		return fmt.Errorf("crilog: log path %q must lead to a file inside %s through directories only, no symlinks: %w: %w", rel, dir, errdefs.ErrInvalidArgument, err)
 	}
 	return fmt.Errorf("crilog: open log %q in %s: %w", rel, dir, err)
@@ -90,30 +93,32 @@ func openBeneath(root int, rel string, flags int, mode uint32) (int, error) {
 	return unix.Openat(dirfd, names[len(names)-1], flags|unix.O_NOFOLLOW, mode)
 }
 
-// mkdirBeneath creates the directory rel below root and any missing parent,
-// each with mkdirat in its parent opened by openBeneath: mkdirat does not
-// follow a symlink in its last component, so nothing is created outside.
+// mkdirBeneath creates the directory rel below root and any missing
+// parent with os.Root, which never leaves the directory it was opened on
+// (a symlink that would lead out fails the call; one that stays inside is
+// followed, and the open that comes next refuses it). The root is the very
+// directory root refers to, reopened through /proc/self/fd, not looked up
+// by name again.
 func mkdirBeneath(root int, rel string) error {
 	if rel == "." {
 		return nil
 	}
-	dirfd := root
-	closeDir := func() {
-		if dirfd != root {
-			unix.Close(dirfd)
-		}
+	r, err := os.OpenRoot("/proc/self/fd/" + strconv.Itoa(root))
+	if err != nil {
+		return err
 	}
-	defer closeDir()
-	for _, name := range strings.Split(rel, "/") {
-		if err := unix.Mkdirat(dirfd, name, dirMode); err != nil && err != unix.EEXIST {
-			return err
+	defer r.Close()
+	if err := r.MkdirAll(rel, dirMode); err != nil {
+		var errno syscall.Errno
+		if !errors.As(err, &errno) {
+			// Not the system's answer: os.Root's own refusal of a path
+			// that leads out.
+			return fmt.Errorf("%w: %w", err, errEscapes)
 		}
-		next, err := openBeneath(dirfd, name, unix.O_PATH|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return err
-		}
-		closeDir()
-		dirfd = next
+		return err
 	}
 	return nil
 }
+
+// errEscapes marks os.Root's refusal of a path out of the log directory.
+var errEscapes = errors.New("leads out of the log directory")

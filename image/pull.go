@@ -17,6 +17,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/cricket-cri/cricket/internal/lease"
+	"github.com/cricket-cri/cricket/internal/testhold"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -29,6 +30,7 @@ func (s *Service) Pull(ctx context.Context, ref string, auth *Auth) (string, err
 		return "", err
 	}
 	return s.pulls.do(ctx, named.String(), func(ctx context.Context) (string, error) {
+		testhold.At(ctx, "PullImage")
 		return s.pull(ctx, named, auth)
 	})
 }

@@ -1,14 +1,15 @@
 package network
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
 	"github.com/vishvananda/netlink"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Pod annotations that kubelet uses for traffic shaping.
@@ -44,46 +45,22 @@ func bandwidthOf(ann map[string]string) (*gocni.BandWidth, error) {
 	return bw, nil
 }
 
-var quantitySuffixes = map[string]*big.Rat{
-	"":   big.NewRat(1, 1),
-	"k":  big.NewRat(1e3, 1),
-	"M":  big.NewRat(1e6, 1),
-	"G":  big.NewRat(1e9, 1),
-	"T":  big.NewRat(1e12, 1),
-	"P":  big.NewRat(1e15, 1),
-	"Ki": big.NewRat(1<<10, 1),
-	"Mi": big.NewRat(1<<20, 1),
-	"Gi": big.NewRat(1<<30, 1),
-	"Ti": big.NewRat(1<<40, 1),
-	"Pi": big.NewRat(1<<50, 1),
-}
-
 // parseQuantity parses a positive Kubernetes quantity ("100", "1.5M",
-// "10Mi") into an integer, rounding up.
+// "10Mi", "1e6") with apimachinery's parser, as kubelet reads these
+// annotations, into an integer, rounding up.
 func parseQuantity(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, suffix := s, ""
-	if i >= 0 {
-		num, suffix = s[:i], s[i:]
+	q, err := resource.ParseQuantity(strings.TrimSpace(s))
+	if err != nil {
+		return 0, errors.New("not a quantity")
 	}
-	mult, ok := quantitySuffixes[suffix]
-	if !ok || num == "" {
-		return 0, fmt.Errorf("not a quantity")
+	if q.Sign() <= 0 {
+		return 0, errors.New("not a positive quantity")
 	}
-	r, ok := new(big.Rat).SetString(num)
-	if !ok || r.Sign() <= 0 {
-		return 0, fmt.Errorf("not a positive quantity")
+	// Value saturates or wraps beyond int64; no link is that fast.
+	if q.CmpInt64(math.MaxInt64) > 0 {
+		return 0, errors.New("quantity too large")
 	}
-	r.Mul(r, mult)
-	q := new(big.Int).Quo(r.Num(), r.Denom())
-	if new(big.Rat).SetInt(q).Cmp(r) < 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	if !q.IsUint64() {
-		return 0, fmt.Errorf("quantity too large")
-	}
-	return q.Uint64(), nil
+	return uint64(q.Value()), nil
 }
 
 // limitBandwidth shapes a bridge pod's traffic with token bucket filters:

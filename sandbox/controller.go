@@ -2,8 +2,7 @@ package sandbox
 
 import (
 	"context"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"encoding/json"
 
 	"github.com/cricket-cri/cricket/image"
 )
@@ -28,6 +27,7 @@ type controller interface {
 	Delete(ctx context.Context, sb *Sandbox) error
 	// Running reports whether the sandbox process is alive.
 	Running(ctx context.Context, sb *Sandbox) (bool, error)
-	// Spec returns the OCI spec the sandbox process runs with.
-	Spec(ctx context.Context, sb *Sandbox) (*specs.Spec, error)
+	// Spec returns the OCI spec the sandbox process runs with, as
+	// containerd stores it (JSON).
+	Spec(ctx context.Context, sb *Sandbox) (json.RawMessage, error)
 }

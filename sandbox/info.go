@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -20,7 +19,7 @@ type Info struct {
 	Image          string          `json:"image"`
 	CgroupParent   string          `json:"cgroupParent,omitempty"`
 	Dir            string          `json:"stateDir"`
-	RuntimeSpec    *specs.Spec     `json:"runtimeSpec,omitempty"`
+	RuntimeSpec    json.RawMessage `json:"runtimeSpec,omitempty"`
 	// Overhead and Resources are the pod's as kubelet last gave them
 	// (RunPodSandbox, then UpdatePodSandboxResources); cricket does not
 	// write them to the pod cgroup, which kubelet owns.
@@ -28,8 +27,10 @@ type Info struct {
 	Resources *runtime.LinuxContainerResources `json:"resources,omitempty"`
 }
 
-// Info gathers a sandbox's verbose status. A missing spec (the pause
-// container is gone) is left out rather than failing the call.
+// Info gathers a sandbox's verbose status from memory (the pause
+// container's spec is read from containerd only when cricketd does not
+// hold it, once after a restart). A missing spec (the pause container is
+// gone, or a pinned sandbox) is left out rather than failing the call.
 func (m *Manager) Info(ctx context.Context, sb *Sandbox) *Info {
 	st := sb.Status()
 	info := &Info{

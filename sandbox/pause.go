@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"syscall"
 	"time"
@@ -10,7 +11,6 @@ import (
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/ctrtask"
@@ -69,10 +69,15 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		}()
 	}
 	t.Step("shim")
+	var storedSpec []byte
 	ctr, err := m.client.NewContainer(ctx, sb.ID,
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
 		client.WithNewSpec(specOpts...),
+		func(_ context.Context, _ *client.Client, c *containers.Container) error {
+			storedSpec = c.Spec.GetValue() // the JSON sent to containerd
+			return nil
+		},
 		client.WithContainerLabels(ContainerdLabels(KindSandbox, sb.ID, sb.Config.GetLabels())),
 	)
 	if err != nil {
@@ -84,7 +89,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 		return 0, fmt.Errorf("create pause task for sandbox %s: %w", sb.ID, taskerr.Create(err))
 	}
 	sb.mu.Lock()
-	sb.pauseTask, sb.pauseOwned = task, true
+	sb.pauseTask, sb.pauseOwned, sb.pauseSpec = task, true, storedSpec
 	sb.mu.Unlock()
 	t.Step("task")
 	return task.Pid(), nil
@@ -241,10 +246,26 @@ func (p *pauseController) Running(ctx context.Context, sb *Sandbox) (bool, error
 	return st.Status == client.Running || st.Status == client.Paused || st.Status == client.Pausing, nil
 }
 
-func (p *pauseController) Spec(ctx context.Context, sb *Sandbox) (*specs.Spec, error) {
-	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
+// Spec returns the pause container's spec as containerd stores it: kept
+// from its creation, else read once (one round trip) and kept; it never
+// changes.
+func (p *pauseController) Spec(ctx context.Context, sb *Sandbox) (json.RawMessage, error) {
+	sb.mu.Lock()
+	s := sb.pauseSpec
+	sb.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	c, err := p.m.client.ContainerService().Get(ctx, sb.ID)
 	if err != nil {
 		return nil, err
 	}
-	return ctr.Spec(ctx)
+	if c.Spec == nil {
+		return nil, fmt.Errorf("pause container of sandbox %s has no spec: %w", sb.ID, errdefs.ErrNotFound)
+	}
+	s = c.Spec.GetValue()
+	sb.mu.Lock()
+	sb.pauseSpec = s
+	sb.mu.Unlock()
+	return s, nil
 }

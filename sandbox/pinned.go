@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -117,7 +118,7 @@ func (p *pinnedController) Running(_ context.Context, sb *Sandbox) (bool, error)
 	return true, nil
 }
 
-func (p *pinnedController) Spec(context.Context, *Sandbox) (*specs.Spec, error) {
+func (p *pinnedController) Spec(context.Context, *Sandbox) (json.RawMessage, error) {
 	return nil, fmt.Errorf("a pinned sandbox runs no process: %w", errdefs.ErrNotFound)
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/ids"
 	"github.com/cricket-cri/cricket/internal/steps"
+	"github.com/cricket-cri/cricket/internal/testhold"
 	"github.com/cricket-cri/cricket/internal/undo"
 	"github.com/cricket-cri/cricket/network"
 )
@@ -41,6 +42,7 @@ func (m *Manager) Run(ctx context.Context, cfg *runtime.PodSandboxConfig, handle
 		}
 	}
 	return m.names.Create(m.ctx(ctx), nameKey(cfg.GetMetadata()), ids.New, func(ctx context.Context, id string) error {
+		testhold.At(ctx, "RunPodSandbox")
 		return m.create(ctx, id, cfg, rt, running.SandboxImage)
 	})
 }

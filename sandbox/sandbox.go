@@ -80,6 +80,10 @@ type Sandbox struct {
 	// snapshotter's, named by the sandbox ID).
 	pauseTask                 client.Task
 	pauseReleased, pauseOwned bool
+	// pauseSpec is the pause container's runtime spec as containerd
+	// stores it (JSON), for the verbose status: kept from its creation,
+	// or read once (nil until then, e.g. after a restart).
+	pauseSpec []byte
 	// stopped is set once a stop finished every step (pause process
 	// killed and deleted, network torn down, checkpoint written): a
 	// sandbox never runs again, so later stops have nothing left to do.

@@ -38,17 +38,18 @@ func main() {
 		parallel  = flag.Int("parallel", 10, "pods started at once in the parallel phase (0 skips it)")
 		rounds    = flag.Int("rounds", 3, "rounds of the parallel phase")
 		maxRatios = flag.String("max-ratio", "", "fail when cricket/other medians exceed these, e.g. RunPodSandbox=0.9,StartContainer=1.1")
+		verbose   = flag.Bool("verbose-status", false, "also time verbose PodSandboxStatus and ContainerStatus (crictl inspect, critest's benchmark) in each life cycle")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *selfHost, *cricketd, *compare, *network, *sbMode, *rtHandler, *endpoint, *other, *image, *n, *parallel, *rounds, *maxRatios); err != nil {
+	if err := run(ctx, *selfHost, *cricketd, *compare, *network, *sbMode, *rtHandler, *endpoint, *other, *image, *n, *parallel, *rounds, *maxRatios, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "cribench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, selfHost bool, cricketd string, compare bool, network, sbMode, rtHandler, endpoint, other, image string, n, parallel, rounds int, maxRatios string) error {
+func run(ctx context.Context, selfHost bool, cricketd string, compare bool, network, sbMode, rtHandler, endpoint, other, image string, n, parallel, rounds int, maxRatios string, verbose bool) error {
 	var eps []*bench.Endpoint
 	logDir, err := os.MkdirTemp("", "cribench-logs-")
 	if err != nil {
@@ -100,7 +101,7 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 			e.Close()
 		}
 	}()
-	rep, err := bench.Run(ctx, bench.Options{Iterations: n, Parallel: parallel, Rounds: rounds, Image: image, LogDir: logDir, Progress: os.Stderr}, eps...)
+	rep, err := bench.Run(ctx, bench.Options{Iterations: n, Parallel: parallel, Rounds: rounds, Image: image, LogDir: logDir, Progress: os.Stderr, VerboseStatus: verbose}, eps...)
 	if err != nil {
 		return err
 	}

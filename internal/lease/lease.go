@@ -19,11 +19,13 @@ import (
 // Label marks cricket's operation leases.
 const Label = "io.cricket.operation"
 
-// With returns ctx holding a new cricket lease, and the function that ends
-// it. Calls made with the context (client.Pull, client.NewContainer) use
-// this lease instead of making their own.
+// With returns ctx holding a new cricket lease (the client's WithLease,
+// with cricket's label and an expiry of an hour), and the function that
+// ends it. Calls made with the context (client.Pull, client.NewContainer)
+// use this lease instead of making their own. A context that already holds
+// a lease keeps it, and ending is then left to its owner.
 func With(ctx context.Context, c *client.Client) (context.Context, func(), error) {
-	l, err := c.LeasesService().Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour),
+	lctx, end, err := c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour),
 		leases.WithLabels(map[string]string{Label: "true"}))
 	if err != nil {
 		return ctx, func() {}, fmt.Errorf("create lease: %w", err)
@@ -31,9 +33,9 @@ func With(ctx context.Context, c *client.Client) (context.Context, func(), error
 	done := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		c.LeasesService().Delete(dctx, l)
+		end(dctx)
 	}
-	return leases.WithLease(ctx, l.ID), done, nil
+	return lctx, done, nil
 }
 
 // RemoveLeftovers deletes the leases of operations a crash interrupted.

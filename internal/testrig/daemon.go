@@ -24,6 +24,7 @@ import (
 	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/mounts"
 	"github.com/cricket-cri/cricket/internal/shimproc"
+	"github.com/cricket-cri/cricket/internal/testhold"
 )
 
 // DaemonOptions adjust a test cricketd.
@@ -49,6 +50,8 @@ type DaemonOptions struct {
 	NoReadyWait bool
 	// Env is added to cricketd's environment (after the test process's).
 	Env []string
+	// Holds turns on cricketd's test holds (package testhold), for Hold.
+	Holds bool
 	// Executable is the cricketd to run: a copy or hard link of the test
 	// binary (which runs cricketd when re-executed) placed elsewhere,
 	// for tests of what cricketd finds next to itself. Default: the test
@@ -72,6 +75,7 @@ type Daemon struct {
 	noReadyWait bool
 	env         []string
 	exe         string
+	holdDir     string // "" without Holds
 	conn        *grpc.ClientConn
 	cmd         *exec.Cmd
 	exited      chan struct{}
@@ -156,6 +160,13 @@ func StartDaemon(tb testing.TB, opts DaemonOptions) *Daemon {
 	}
 	if err := os.WriteFile(d.ConfigPath, data, 0o644); err != nil {
 		tb.Fatal(err)
+	}
+	if opts.Holds {
+		d.holdDir = filepath.Join(dir, "holds")
+		if err := os.Mkdir(d.holdDir, 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		d.env = append(d.env, testhold.Env+"="+d.holdDir)
 	}
 	tb.Cleanup(func() { d.cleanup() })
 	d.Start()

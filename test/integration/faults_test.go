@@ -265,22 +265,41 @@ func TestHangingCNIPluginTimesOutCleanly(t *testing.T) {
 
 func TestCreateContainerRetryAfterTimeout(t *testing.T) {
 	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Holds: true})
 	img := busybox(t, d)
 	pod := podConfig("cretry")
 	podID := runPod(t, d, pod)
 	cfg := ctrConfig("c", img, "sleep", "3600")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-	_, err := d.Runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
-	cancel()
-	if codeOf(err) != codes.DeadlineExceeded {
-		t.Fatalf("first call: %v", err)
+	// kubelet's first call times out while cricketd creates the container
+	// (held at the start of the creation, the name reserved).
+	h := d.Hold(t, "CreateContainer")
+	timeOutWhileHeld(t, d, h, "CreateContainer", func(ctx context.Context) error {
+		_, err := d.Runtime.CreateContainer(ctx, &runtime.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+		return err
+	}, "sandbox="+podID, "container_name=c", "continues in the background; retry to receive it")
+	// The creation finishes without its caller...
+	h.Release()
+	list := func() []*runtime.Container {
+		resp, err := d.Runtime.ListContainers(d.Ctx(), &runtime.ListContainersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Containers
 	}
+	waitFor(t, 60*time.Second, "the first call's container", func() bool { return len(list()) == 1 })
+	created := list()[0].Id
+	// ... and kubelet's retry receives that container, not a second one
+	// nor an error on the name.
 	id := createContainer(t, d, podID, pod, cfg)
-	resp, _ := d.Runtime.ListContainers(d.Ctx(), &runtime.ListContainersRequest{})
-	if len(resp.Containers) != 1 || resp.Containers[0].Id != id {
-		t.Fatalf("after the retry: %v", resp.Containers)
+	if id != created {
+		t.Fatalf("the retry created %s; the first call's container is %s", id, created)
 	}
+	if got := list(); len(got) != 1 || got[0].Id != id {
+		t.Fatalf("after the retry: %v", got)
+	}
+	// A third call is a genuine duplicate.
+	_, err := d.Runtime.CreateContainer(d.Ctx(), &runtime.CreateContainerRequest{PodSandboxId: podID, Config: cfg, SandboxConfig: pod})
+	wantCode(t, err, codes.AlreadyExists)
 }
 
 // TestRequestValidation: malformed requests fail with InvalidArgument

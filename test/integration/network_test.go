@@ -455,21 +455,44 @@ func pausePID(t *testing.T, d *testrig.Daemon, podID string) string {
 
 func TestRunPodSandboxRetryAfterTimeoutGetsTheSameSandbox(t *testing.T) {
 	t.Parallel()
-	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork()})
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Network: testrig.NewPodNetwork(), Holds: true})
 	pod := podConfig("retry")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-	_, err := d.Runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: pod})
-	cancel()
-	if codeOf(err) != codes.DeadlineExceeded {
-		t.Fatalf("first call: %v", err)
+	// kubelet's first call times out while cricketd creates the pod (held
+	// at the start of the creation, which runs on with the name reserved).
+	h := d.Hold(t, "RunPodSandbox")
+	timeOutWhileHeld(t, d, h, "RunPodSandbox", func(ctx context.Context) error {
+		_, err := d.Runtime.RunPodSandbox(ctx, &runtime.RunPodSandboxRequest{Config: pod})
+		return err
+	}, "pod=ns-retry/retry", "continues in the background; retry to receive it")
+	// kubelet's retry comes while that creation is under way: it waits for
+	// it, and receives its sandbox, instead of making a second one or
+	// failing on the name.
+	type result struct {
+		id  string
+		err error
 	}
-	id := runPod(t, d, pod) // kubelet's retry
+	retry := make(chan result, 1)
+	go func() {
+		resp, err := d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: pod})
+		retry <- result{resp.GetPodSandboxId(), err}
+	}()
+	select {
+	case r := <-retry:
+		t.Fatalf("the retry returned (%q, %v) while the first call's creation was held", r.id, r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	h.Release()
+	r := <-retry
+	if r.err != nil {
+		t.Fatalf("retry: %v", r.err)
+	}
+	id := r.id
 	pods := listPods(t, d, nil)
 	if len(pods) != 1 || pods[0].Id != id {
 		t.Fatalf("after the retry: %v, want exactly the sandbox %s", pods, id)
 	}
 	// A third call is a genuine duplicate.
-	_, err = d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: pod})
+	_, err := d.Runtime.RunPodSandbox(d.Ctx(), &runtime.RunPodSandboxRequest{Config: pod})
 	wantCode(t, err, codes.AlreadyExists)
 	if got := d.Network.Allocations(t); len(got) != 1 {
 		t.Fatalf("allocations %v, want one", got)
