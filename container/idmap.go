@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,9 +122,14 @@ func idmapClone(source, target string, usernsFD int) error {
 // mount still attached would delete what it shows, a host directory for an
 // idmapped volume. It refuses to remove what it could not unmount.
 func removeContainerDir(dir string) error {
-	// One reading of the mount table in the common case, a container
-	// without idmapped mounts (it grows with every pod on the node).
-	if len(mounts.Under(dir)) > 0 {
+	// No reading of the mount table in the common case, a container
+	// without idmapped or image mounts (the table grows with every pod
+	// on the node): a walk of its few files says nothing is mounted.
+	mounted, err := mounts.AnyBelow(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil || mounted {
 		mounts.UnmountUnder(dir)
 		if left := mounts.Under(dir); len(left) > 0 {
 			return fmt.Errorf("remove %s: still mounted below it: %v", dir, left)
