@@ -5,11 +5,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cricket-cri/cricket/config"
 )
@@ -33,10 +37,60 @@ type PodNetwork struct {
 
 var subnetSeq atomic.Int32
 
+// subnetLockDir holds one lock file per 10.247.N.0/24 a test process
+// uses: test binaries run at once (go test runs packages in parallel, and
+// several checkouts may test on one host) must not route the same subnet
+// to two bridges. A lock lasts as long as its process.
+const subnetLockDir = "/run/cricket-testrig-subnets"
+
+// claimSubnet returns the next N whose lock this process could take.
+func claimSubnet() int32 {
+	subnetMu.Lock()
+	defer subnetMu.Unlock()
+	os.MkdirAll(subnetLockDir, 0o755)
+	inUse := subnetsOnHost()
+	for range 254 {
+		n := (subnetSeq.Add(1)-1)%254 + 1
+		if inUse[n] {
+			continue // a bridge left by a test process that was killed
+		}
+		f, err := os.OpenFile(filepath.Join(subnetLockDir, fmt.Sprint(n)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return n // no locking possible: as before, by sequence only
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+			heldSubnets = append(heldSubnets, f) // held until the process ends
+			return n
+		}
+		f.Close()
+	}
+	panic("testrig: every 10.247.N.0/24 is held by other test processes")
+}
+
+// subnetsOnHost returns the N of every 10.247.N.0/24 a host interface
+// has an address in.
+func subnetsOnHost() map[int32]bool {
+	out := map[int32]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip := ipn.IP.To4(); ip != nil && ip[0] == 10 && ip[1] == 247 {
+				out[int32(ip[2])] = true
+			}
+		}
+	}
+	return out
+}
+
+var (
+	subnetMu    sync.Mutex
+	heldSubnets []*os.File
+)
+
 // NewPodNetwork picks a fresh bridge name and subnet; StartDaemon puts its
 // IPAM directory under the daemon's directory.
 func NewPodNetwork() *PodNetwork {
-	n := subnetSeq.Add(1)
+	n := claimSubnet()
 	var b [4]byte
 	rand.Read(b[:])
 	return &PodNetwork{

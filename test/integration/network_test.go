@@ -56,21 +56,36 @@ func freePort(t *testing.T) int {
 // httpGet fetches url until it answers (the server may still be starting).
 func httpGet(t *testing.T, url string) string {
 	t.Helper()
-	var body string
-	waitFor(t, 30*time.Second, "HTTP answer from "+url, func() bool {
+	body, err := httpGetWithin(url, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// httpGetWithin fetches url until it answers 200 or timeout passes; safe
+// to call from any goroutine (it does not end the test).
+func httpGetWithin(url string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == 200 {
+				cancel()
+				return string(b), nil
+			}
+			err = fmt.Errorf("status %d, body %q, %v", resp.StatusCode, b, rerr)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == 200
-	})
-	return body
+		cancel()
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no HTTP answer from %s within %s: %w", url, timeout, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // forEachNetworkMode runs a networking test once with CNI plugins and once

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -342,6 +343,14 @@ func TestPortForward(t *testing.T) {
 			}
 			podID := runPod(t, d, pod)
 			runContainer(t, d, podID, pod, ctrConfig("httpd", img))
+			// The server answers before the forward begins: client-go's
+			// forwarder drops its whole connection at the first stream
+			// the pod refuses (kubectl port-forward ends there too).
+			target := net.JoinHostPort(podStatus(t, d, podID).GetNetwork().GetIp(), strconv.Itoa(port))
+			if hostNet {
+				target = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			}
+			httpGet(t, "http://"+target+"/")
 			resp, err := d.Runtime.PortForward(d.Ctx(), &runtime.PortForwardRequest{PodSandboxId: podID, Port: []int32{int32(port)}})
 			if err != nil {
 				t.Fatal(err)
@@ -369,7 +378,11 @@ func TestPortForward(t *testing.T) {
 			errs := make(chan error, 4)
 			for range 4 {
 				go func() {
-					body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", local))
+					body, err := httpGetWithin(fmt.Sprintf("http://127.0.0.1:%d/", local), 30*time.Second)
+					if err != nil {
+						errs <- err
+						return
+					}
 					if body != "ok from the pod\n" {
 						errs <- fmt.Errorf("forwarded answer %q", body)
 						return
