@@ -15,6 +15,7 @@ import (
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/cricket-cri/cricket/internal/lease"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -54,26 +55,39 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 		return "", err
 	}
 	defer done()
-	img, err := s.client.Pull(ctx, name,
-		client.WithPullUnpack,
-		client.WithPullSnapshotter(s.opts.Snapshotter),
-		client.WithPlatformMatcher(s.platform),
-		client.WithResolver(s.resolver(ctx, named, auth, tracker)),
-	)
+	maxDownloads := s.opts.Config.Get().MaxConcurrentDownloads
+	resolver := s.resolver(ctx, named, auth, tracker)
+	img, err := s.fetchAndUnpack(ctx, name, resolver, maxDownloads)
+	if errors.Is(err, errNotUnpacked) {
+		// Not an image the streaming unpack knows: containerd's pull.
+		var cimg client.Image
+		cimg, err = s.client.Pull(ctx, name,
+			client.WithPullUnpack,
+			client.WithPullSnapshotter(s.opts.Snapshotter),
+			client.WithPlatformMatcher(s.platform),
+			client.WithResolver(resolver),
+			client.WithDownloadLimiter(semaphore.NewWeighted(int64(maxDownloads))),
+		)
+		if err == nil {
+			img = cimg.Metadata()
+		}
+	} else if err == nil {
+		err = s.putRecord(ctx, img.Name, img.Target)
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
 			err = cause
 		}
 		return "", pullError(name, err)
 	}
-	ci, err := s.content.get(ctx, img.Target())
+	ci, err := s.content.get(ctx, img.Target)
 	if err != nil {
 		return "", err
 	}
 	id := ci.configDesc.Digest.String()
 	// The ID record keeps the image (and its content) alive, addressable by
 	// ID, when all its tags have moved on to other images.
-	if err := s.putRecord(ctx, id, img.Target()); err != nil {
+	if err := s.putRecord(ctx, id, img.Target); err != nil {
 		return "", err
 	}
 	s.opts.Log.Info("image pulled", "image", name, "id", id)

@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cricket-cri/cricket/internal/testrig"
+)
+
+// pullLeftovers waits until the daemon holds no lease and no snapshot
+// beyond those of before (a failed pull's are removed as it unwinds, its
+// committed layers at the next garbage collection), and fails the test
+// with what is left otherwise.
+func pullLeftovers(t *testing.T, d *testrig.Daemon, before testrig.Resources) {
+	t.Helper()
+	var diff string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		d.CollectGarbage(t)
+		after := d.Resources(t)
+		if diff = before.Diff(after); diff == "" {
+			return
+		}
+	}
+	t.Fatalf("a failed pull left: %s", diff)
+}
+
+func TestPullLayerFailingMidStreamLeavesNothing(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	img := testrig.DataImage(t, uint64(time.Now().UnixNano()), 4<<20, 4<<20, 4<<20)
+	reg.Push(t, "broken:1", img)
+	layers := testrig.LayerDigests(t, img)
+	reg.FailBlob(layers[2], true)
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+	before := d.Resources(t)
+
+	ref := reg.Host + "/broken:1"
+	_, err := d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}})
+	if err == nil {
+		t.Fatal("pull of an image whose layer breaks off succeeded")
+	}
+	if !strings.Contains(err.Error(), layers[2]) || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Errorf("the error does not name the broken layer and what happened: %v", err)
+	}
+	if st := imageStatus(t, d, ref); st != nil {
+		t.Fatalf("a failed pull left an image: %v", st)
+	}
+	if all := listImages(t, d, ""); len(all) != 0 {
+		t.Fatalf("a failed pull left images: %v", all)
+	}
+	pullLeftovers(t, d, before)
+
+	reg.FailBlob(layers[2], false)
+	pull(t, d, ref)
+}
+
+func TestPullCancelledByDeadlineLeavesNothing(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	img := testrig.DataImage(t, uint64(time.Now().UnixNano()), 4<<20, 4<<20, 4<<20)
+	reg.Push(t, "slow:1", img)
+	layers := testrig.LayerDigests(t, img)
+	// The top layer hangs midway: the lower ones are in (and unpacked)
+	// when the deadline strikes.
+	reg.StallBlob(layers[3])
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+	before := d.Resources(t)
+
+	ref := reg.Host + "/slow:1"
+	ctx, cancel := context.WithTimeout(d.Ctx(), 3*time.Second)
+	defer cancel()
+	_, err := d.Images.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: ref}})
+	wantCode(t, err, codes.DeadlineExceeded)
+	if st := imageStatus(t, d, ref); st != nil {
+		t.Fatalf("a cancelled pull left an image: %v", st)
+	}
+	pullLeftovers(t, d, before)
+}
+
+func TestPullsSharingLayersFetchEachLayerOnce(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	seed := uint64(time.Now().UnixNano())
+	// Four images on one base: busybox and a shared 4 MB layer, each
+	// with a layer of its own on top.
+	shared := testrig.LayerDigests(t, testrig.DataImage(t, seed, 4<<20))
+	var refs []string
+	var own []string
+	for i := range 4 {
+		img := testrig.DataImage(t, seed, 4<<20, int64(1<<20+i))
+		ls := testrig.LayerDigests(t, img)
+		if !slices.Equal(ls[:2], shared) {
+			t.Fatalf("image %d does not share the base layers", i)
+		}
+		own = append(own, ls[2])
+		repo := "shared" + string(rune('a'+i)) + ":1"
+		reg.Push(t, repo, img)
+		refs = append(refs, reg.Host+"/"+repo)
+	}
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+
+	// Three at once, then the fourth.
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Go(func() {
+			_, errs[i] = d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: refs[i]}})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("pull %s: %v", refs[i], err)
+		}
+	}
+	pull(t, d, refs[3])
+	for _, l := range shared {
+		if n := reg.BlobGets(l); n != 1 {
+			t.Errorf("shared layer %s downloaded %d times, want once", l, n)
+		}
+	}
+	for _, l := range own {
+		if n := reg.BlobGets(l); n != 1 {
+			t.Errorf("layer %s downloaded %d times, want once", l, n)
+		}
+	}
+	if all := listImages(t, d, ""); len(all) != 4 {
+		t.Fatalf("ListImages = %d images, want 4", len(all))
+	}
+}
