@@ -59,10 +59,3 @@ func (k *keyLocks) release(key string, l *keyLock) {
 	}
 	k.mu.Unlock()
 }
-
-// held reports whether key is locked (or waited for).
-func (k *keyLocks) held(key string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.locks[key] != nil
-}

@@ -144,9 +144,11 @@ func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remot
 }
 
 // planPrefetch starts the downloads of the layers the unpack will apply:
-// those above the highest of the image's snapshots that exists already,
-// whose blob is not in the content store and whose snapshot no other pull
-// is making (the unpack waits for that one and skips the layer).
+// those above the highest of the image's snapshots that exists already and
+// whose blob is not in the content store. A layer another pull is making
+// the snapshot of is that pull's download (it holds it until its snapshots
+// are committed), which this one joins; its unpack then waits for the
+// other's snapshot, through the shared lock, and skips the layer.
 func (s *Service) planPrefetch(ctx context.Context, p *layerPrefetch, store content.Store, config ocispec.Descriptor, layers []ocispec.Descriptor) {
 	raw, err := content.ReadBlob(ctx, store, config)
 	if err != nil {
@@ -166,7 +168,7 @@ func (s *Service) planPrefetch(ctx context.Context, p *layerPrefetch, store cont
 		}
 	}
 	p.plan(layers, func(i int, l ocispec.Descriptor) bool {
-		if i <= have || s.unpackLocks.held(fmt.Sprintf("sn://%s/%s", s.opts.Snapshotter, chain[i])) {
+		if i <= have {
 			return true
 		}
 		_, err := store.Info(ctx, l.Digest)

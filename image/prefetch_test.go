@@ -1,0 +1,180 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// slowFetcher serves blobs from memory in small pieces, counting fetches.
+type slowFetcher struct {
+	blobs   map[digest.Digest][]byte
+	fetches atomic.Int32
+}
+
+func (f *slowFetcher) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	f.fetches.Add(1)
+	return io.NopCloser(&trickle{b: f.blobs[desc.Digest], ctx: ctx}), nil
+}
+
+type trickle struct {
+	b   []byte
+	ctx context.Context
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if err := t.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(t.b) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(time.Millisecond)
+	n := copy(p[:min(len(p), 1000)], t.b)
+	t.b = t.b[n:]
+	return n, nil
+}
+
+func blobDesc(b []byte) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(b), Size: int64(len(b))}
+}
+
+func readAllStream(t *testing.T, p *layerPrefetch, desc ocispec.Descriptor) []byte {
+	t.Helper()
+	ra, err := p.ReaderAt(context.Background(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	got, err := io.ReadAll(ra.(*layerStream).Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestPrefetchSharesDownloadsBetweenPulls(t *testing.T) {
+	a, b := bytes.Repeat([]byte("a"), 50_000), bytes.Repeat([]byte("b"), 30_000)
+	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a, digest.FromBytes(b): b}}
+	shared := newSharedDownloads()
+	layers := []ocispec.Descriptor{blobDesc(a), blobDesc(b)}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			p := newLayerPrefetch(f, 2, t.TempDir(), shared)
+			defer p.close()
+			p.plan(layers, func(int, ocispec.Descriptor) bool { return false })
+			if got := readAllStream(t, p, layers[0]); !bytes.Equal(got, a) {
+				t.Errorf("layer a: %d bytes, want %d", len(got), len(a))
+			}
+			if got := readAllStream(t, p, layers[1]); !bytes.Equal(got, b) {
+				t.Errorf("layer b: %d bytes, want %d", len(got), len(b))
+			}
+		})
+	}
+	wg.Wait()
+	if n := f.fetches.Load(); n > 2*3 || n < 2 {
+		t.Fatalf("%d fetches", n)
+	}
+	if len(shared.m) != 0 {
+		t.Fatalf("downloads left after every pull closed: %d", len(shared.m))
+	}
+}
+
+func TestPrefetchJoinsADownloadUnderWay(t *testing.T) {
+	a := bytes.Repeat([]byte("x"), 100_000)
+	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a}}
+	shared := newSharedDownloads()
+	layers := []ocispec.Descriptor{blobDesc(a)}
+	p1 := newLayerPrefetch(f, 1, t.TempDir(), shared)
+	p1.plan(layers, func(int, ocispec.Descriptor) bool { return false })
+	p2 := newLayerPrefetch(f, 1, t.TempDir(), shared)
+	p2.plan(layers, func(int, ocispec.Descriptor) bool { return false })
+	// The first pull goes away: the second still gets the whole layer.
+	p1.close()
+	if got := readAllStream(t, p2, layers[0]); !bytes.Equal(got, a) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(a))
+	}
+	p2.close()
+	if n := f.fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches of one layer for two pulls, want 1", n)
+	}
+}
+
+func TestPrefetchReaderEndsWithItsContext(t *testing.T) {
+	a := bytes.Repeat([]byte("x"), 10_000_000) // takes ~10 s to trickle
+	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a}}
+	p := newLayerPrefetch(f, 1, t.TempDir(), newSharedDownloads())
+	defer p.close()
+	p.plan([]ocispec.Descriptor{blobDesc(a)}, func(int, ocispec.Descriptor) bool { return false })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	ra, err := p.ReaderAt(ctx, blobDesc(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	start := time.Now()
+	_, err = io.ReadAll(ra.(*layerStream).Reader())
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("read ended after %s with %v", time.Since(start), err)
+	}
+}
+
+func TestLayerStreamChecksSize(t *testing.T) {
+	desc := ocispec.Descriptor{Digest: digest.FromString("x"), Size: 10}
+	for _, tc := range []struct {
+		data string
+		err  string
+	}{
+		{"0123456789", ""},
+		{"01234", "stream ended after 5 of 10 bytes"},
+		{"0123456789abc", "more than its 10 bytes"},
+	} {
+		l := &layerStream{rc: io.NopCloser(strings.NewReader(tc.data)), desc: desc}
+		_, err := io.ReadAll(l.Reader())
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: %v, want %q", tc.data, err, tc.err)
+		}
+	}
+}
+
+func TestKeyLocks(t *testing.T) {
+	k := newKeyLocks()
+	ctx := context.Background()
+	if err := k.Lock(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := k.Lock(cctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second lock: %v", err)
+	}
+	got := make(chan struct{})
+	go func() {
+		k.Lock(ctx, "a")
+		close(got)
+		k.Unlock("a")
+	}()
+	time.Sleep(20 * time.Millisecond)
+	k.Unlock("a")
+	<-got
+	for {
+		k.mu.Lock()
+		n := len(k.locks)
+		k.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
