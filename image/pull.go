@@ -60,6 +60,7 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 	img, err := s.fetchAndUnpack(ctx, name, resolver, maxDownloads)
 	if errors.Is(err, errNotUnpacked) {
 		// Not an image the streaming unpack knows: containerd's pull.
+		s.opts.Log.Debug("nothing to unpack from the stream, pulling with containerd's client", "image", name)
 		var cimg client.Image
 		cimg, err = s.client.Pull(ctx, name,
 			client.WithPullUnpack,
@@ -90,7 +91,10 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 	if err := s.putRecord(ctx, id, img.Target); err != nil {
 		return "", err
 	}
-	s.opts.Log.Info("image pulled", "image", name, "id", id)
+	tracker.mu.Lock()
+	n := tracker.bytes
+	tracker.mu.Unlock()
+	s.opts.Log.Info("image pulled", "image", name, "id", id, "bytes", n, "duration", time.Since(start).Round(time.Millisecond))
 	return id, nil
 }
 

@@ -2,12 +2,21 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	dockerconfig "github.com/containerd/containerd/v2/core/remotes/docker/config"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"google.golang.org/grpc/codes"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -16,19 +25,36 @@ import (
 
 // pullLeftovers waits until the daemon holds no lease and no snapshot
 // beyond those of before (a failed pull's are removed as it unwinds, its
-// committed layers at the next garbage collection), and fails the test
-// with what is left otherwise.
+// committed layers at the next garbage collection) and no layer spool
+// file open, and fails the test with what is left otherwise.
 func pullLeftovers(t *testing.T, d *testrig.Daemon, before testrig.Resources) {
 	t.Helper()
 	var diff string
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		d.CollectGarbage(t)
 		after := d.Resources(t)
-		if diff = before.Diff(after); diff == "" {
+		diff = before.Diff(after)
+		if spools := openSpools(d); len(spools) > 0 {
+			diff += fmt.Sprintf(" open spool files %v", spools)
+		}
+		if diff == "" {
 			return
 		}
 	}
 	t.Fatalf("a failed pull left: %s", diff)
+}
+
+// openSpools lists the layer spool files cricketd has open.
+func openSpools(d *testrig.Daemon) []string {
+	dir := fmt.Sprintf("/proc/%d/fd", d.PID())
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.Contains(l, "pull-spool") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func TestPullLayerFailingMidStreamLeavesNothing(t *testing.T) {
@@ -49,6 +75,7 @@ func TestPullLayerFailingMidStreamLeavesNothing(t *testing.T) {
 	if !strings.Contains(err.Error(), layers[2]) || !strings.Contains(err.Error(), "unexpected EOF") {
 		t.Errorf("the error does not name the broken layer and what happened: %v", err)
 	}
+	t.Logf("the pull failed with: %v", err)
 	if st := imageStatus(t, d, ref); st != nil {
 		t.Fatalf("a failed pull left an image: %v", st)
 	}
@@ -133,5 +160,56 @@ func TestPullsSharingLayersFetchEachLayerOnce(t *testing.T) {
 	}
 	if all := listImages(t, d, ""); len(all) != 4 {
 		t.Fatalf("ListImages = %d images, want 4", len(all))
+	}
+}
+
+// An image the streaming unpack has nothing to unpack for (no layers)
+// goes through containerd's client pull instead.
+func TestPullImageWithoutLayersFallsBack(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{Architecture: "amd64", OS: "linux",
+		RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{Labels: map[string]string{"t": t.Name()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Push(t, "nolayers:1", img)
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+	id := pull(t, d, reg.Host+"/nolayers:1")
+	if want, _ := img.ConfigName(); id != want.String() {
+		t.Fatalf("pulled %s, want %s", id, want)
+	}
+	if !d.Grep("pulling with containerd's client") {
+		t.Fatal("the pull did not go through containerd's client pull")
+	}
+}
+
+// Layers whose blobs are in containerd's content store already (fetched
+// by containerd's client) are applied from there, not downloaded again.
+func TestPullAppliesLayersInTheContentStore(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	img := testrig.DataImage(t, uint64(time.Now().UnixNano()), 2<<20)
+	reg.Push(t, "fetched:1", img)
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+	ref := reg.Host + "/fetched:1"
+
+	c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: dockerconfig.ConfigureHosts(d.Ctx(), dockerconfig.HostOptions{DefaultScheme: "http"})})
+	if _, err := c.Fetch(d.Ctx(), ref, client.WithResolver(resolver)); err != nil {
+		t.Fatalf("containerd's fetch: %v", err)
+	}
+	pull(t, d, ref)
+	for _, l := range testrig.LayerDigests(t, img) {
+		if n := reg.BlobGets(l); n != 1 {
+			t.Errorf("layer %s downloaded %d times, want once (by containerd's fetch)", l, n)
+		}
+	}
+	if st := imageStatus(t, d, ref); st == nil {
+		t.Fatal("no image after the pull")
 	}
 }
