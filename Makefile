@@ -89,7 +89,7 @@ bench-smoke: build
 	./bin/cribench -self-host -compare -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1.5,StartContainer=0.85,ExecSync=0.85
 	./bin/cribench -self-host -compare -network bridge -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1.5,StartContainer=0.85,ExecSync=0.85
 	./bin/cribench -self-host -compare -network bridge -sandbox-mode pinned -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1,StartContainer=0.85,ExecSync=0.85
-	./bin/cribench -self-host -compare -pull -pull-only large -rounds 1 -max-ratio 'pull large (1+4x50 MB)=1'
+	./bin/cribench -self-host -compare -pull -pull-only large -rounds 3 -max-ratio 'pull large (1+4x50 MB)=1'
 
 # Each fuzz target briefly (its committed seed corpus always runs with the
 # unit tests); FUZZTIME=5m for a real session. A count of executions
