@@ -159,20 +159,29 @@ func (s *Service) planPrefetch(ctx context.Context, p *layerPrefetch, store cont
 		return
 	}
 	chain := identity.ChainIDs(slices.Clone(img.RootFS.DiffIDs))
+	// A snapshot exists only over its parent: the existing ones are a
+	// prefix of the chain, found in log(n) look-ups.
 	sn := s.client.SnapshotService(s.opts.Snapshotter)
-	have := -1
-	for i := len(chain) - 1; i >= 0; i-- {
-		if _, err := sn.Stat(ctx, chain[i].String()); err == nil {
-			have = i
-			break
+	have, _ := slices.BinarySearchFunc(chain, true, func(c digest.Digest, _ bool) int {
+		if _, err := sn.Stat(ctx, c.String()); err == nil {
+			return -1
 		}
+		return 1
+	})
+	// Blobs in the content store, in one listing.
+	var filters []string
+	for _, l := range layers[have:] {
+		filters = append(filters, fmt.Sprintf("digest==%q", l.Digest))
+	}
+	stored := map[digest.Digest]bool{}
+	if len(filters) > 0 {
+		store.Walk(ctx, func(info content.Info) error {
+			stored[info.Digest] = true
+			return nil
+		}, filters...)
 	}
 	p.plan(layers, func(i int, l ocispec.Descriptor) bool {
-		if i <= have {
-			return true
-		}
-		_, err := store.Info(ctx, l.Digest)
-		return err == nil
+		return i < have || stored[l.Digest]
 	})
 }
 
