@@ -194,6 +194,13 @@ func (d *download) fetch(fetcher remotes.Fetcher) error {
 	}
 }
 
+// has reports whether the layer is being prefetched.
+func (p *layerPrefetch) has(d digest.Digest) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.downloads[d] != nil
+}
+
 // ReaderAt returns the layer's stream: its spool if it is being
 // prefetched, else a fresh download.
 func (p *layerPrefetch) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {

@@ -68,7 +68,7 @@ func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remot
 		content:  store,
 		prefetch: prefetch,
 	}
-	unpacker, err := unpack.NewUnpacker(ctx, layerlessStore{store},
+	unpacker, err := unpack.NewUnpacker(ctx, layerlessStore{Store: store, streamed: &applier.streamed},
 		unpack.WithUnpackPlatform(unpack.Platform{
 			Platform:                platforms.All,
 			SnapshotterKey:          sn,
@@ -187,30 +187,43 @@ func (s *Service) planPrefetch(ctx context.Context, p *layerPrefetch, store cont
 
 // streamApplier applies a layer from the registry stream (through the
 // prefetcher), or with containerd's diff service when the layer's blob is
-// already in the content store.
+// in the content store.
 type streamApplier struct {
 	local    diff.Applier
 	daemon   diff.Applier
 	content  content.Store
 	prefetch *layerPrefetch
+	// streamed are the layers applied from the registry (digest -> true).
+	streamed sync.Map
 }
 
 func (a *streamApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts []mount.Mount, opts ...diff.ApplyOpt) (ocispec.Descriptor, error) {
-	if _, err := a.content.Info(ctx, desc.Digest); err == nil {
-		return a.daemon.Apply(ctx, desc, mounts, opts...)
+	// A prefetched layer was planned as not in the content store.
+	if !a.prefetch.has(desc.Digest) {
+		if _, err := a.content.Info(ctx, desc.Digest); err == nil {
+			return a.daemon.Apply(ctx, desc, mounts, opts...)
+		}
 	}
+	a.streamed.Store(desc.Digest, true)
 	return a.local.Apply(ctx, desc, mounts, opts...)
 }
 
 // layerlessStore is the content store as the unpacker sees it: the layers
-// it applied from the registry are not in it, so recording their
-// uncompressed digest (a cache for later unpacks of the blob) has nothing
-// to label.
-type layerlessStore struct{ content.Store }
+// applied from the registry are not in it, so recording their uncompressed
+// digest (a cache for later unpacks of the blob) has nothing to label, and
+// is not asked of containerd.
+type layerlessStore struct {
+	content.Store
+	streamed *sync.Map
+}
 
 func (s layerlessStore) Update(ctx context.Context, info content.Info, fieldpaths ...string) (content.Info, error) {
+	uncompressed := len(fieldpaths) == 1 && strings.TrimPrefix(fieldpaths[0], "labels.") == labels.LabelUncompressed
+	if _, ok := s.streamed.Load(info.Digest); ok && uncompressed {
+		return info, nil
+	}
 	out, err := s.Store.Update(ctx, info, fieldpaths...)
-	if errdefs.IsNotFound(err) && len(fieldpaths) == 1 && strings.TrimPrefix(fieldpaths[0], "labels.") == labels.LabelUncompressed {
+	if errdefs.IsNotFound(err) && uncompressed {
 		return info, nil
 	}
 	return out, err
