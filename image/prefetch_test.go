@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -176,5 +177,21 @@ func TestKeyLocks(t *testing.T) {
 			break
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestKernelMounts(t *testing.T) {
+	for _, tc := range []struct {
+		m    []mount.Mount
+		want bool
+	}{
+		{[]mount.Mount{{Type: "bind", Source: "/a", Options: []string{"rbind", "rw"}}}, true},
+		{[]mount.Mount{{Type: "overlay", Source: "overlay", Options: []string{"upperdir=/u", "lowerdir=/l"}}}, true},
+		{[]mount.Mount{{Type: "erofs", Source: "/x"}, {Type: "format/overlay", Options: []string{"lowerdir={{ mount 0 }}"}}}, false},
+		{[]mount.Mount{{Type: "overlay", Options: []string{"lowerdir={{ mount 0 }}"}}}, false},
+	} {
+		if got := kernelMounts(tc.m); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.m, got, tc.want)
+		}
 	}
 }

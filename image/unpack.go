@@ -204,8 +204,43 @@ func (a *streamApplier) Apply(ctx context.Context, desc ocispec.Descriptor, moun
 			return a.daemon.Apply(ctx, desc, mounts, opts...)
 		}
 	}
+	if !kernelMounts(mounts) {
+		// Mounts only containerd knows how to make (containerd 2's mount
+		// manager): the blob goes to the content store, and containerd's
+		// diff service applies it.
+		if err := a.store(ctx, desc); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return a.daemon.Apply(ctx, desc, mounts, opts...)
+	}
 	a.streamed.Store(desc.Digest, true)
 	return a.local.Apply(ctx, desc, mounts, opts...)
+}
+
+// store copies the layer's stream into the content store.
+func (a *streamApplier) store(ctx context.Context, desc ocispec.Descriptor) error {
+	ra, err := a.prefetch.ReaderAt(ctx, desc)
+	if err != nil {
+		return err
+	}
+	defer ra.Close()
+	return content.WriteBlob(ctx, a.content, remotes.MakeRefKey(ctx, desc), content.NewReader(ra), desc)
+}
+
+// kernelMounts reports whether mounts are what the kernel mounts as they
+// are (no templated options, no mount-manager types), as cricketd can.
+func kernelMounts(mounts []mount.Mount) bool {
+	for _, m := range mounts {
+		if strings.Contains(m.Type, "/") {
+			return false
+		}
+		for _, o := range m.Options {
+			if strings.Contains(o, "{{") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // layerlessStore is the content store as the unpacker sees it: the layers
