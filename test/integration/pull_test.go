@@ -213,3 +213,31 @@ func TestPullAppliesLayersInTheContentStore(t *testing.T) {
 		t.Fatal("no image after the pull")
 	}
 }
+
+// A pull that cricketd's crash interrupts (layers below committed, one
+// extracting) leaves nothing once cricketd is back.
+func TestPullInterruptedByCrashLeavesNothing(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	img := testrig.DataImage(t, uint64(time.Now().UnixNano()), 4<<20, 4<<20, 4<<20)
+	reg.Push(t, "crash:1", img)
+	layers := testrig.LayerDigests(t, img)
+	reg.StallBlob(layers[3])
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+	before := d.Resources(t)
+
+	go d.Images.PullImage(d.Ctx(), &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: reg.Host + "/crash:1"}})
+	for deadline := time.Now().Add(30 * time.Second); reg.BlobGets(layers[3]) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pull never reached the stalling layer")
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	d.Kill()
+	d.Start()
+	d.WaitReady()
+	if all := listImages(t, d, ""); len(all) != 0 {
+		t.Fatalf("an interrupted pull left images: %v", all)
+	}
+	pullLeftovers(t, d, before)
+}
