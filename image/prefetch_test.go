@@ -91,6 +91,25 @@ func TestPrefetchSharesDownloadsBetweenPulls(t *testing.T) {
 	}
 }
 
+// An image may hold one blob twice (e.g. an empty layer): it downloads
+// once and reads twice.
+func TestPrefetchRepeatedLayer(t *testing.T) {
+	a, b := bytes.Repeat([]byte("a"), 20_000), bytes.Repeat([]byte("b"), 20_000)
+	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a, digest.FromBytes(b): b}}
+	p := newLayerPrefetch(f, 3, t.TempDir(), newSharedDownloads())
+	defer p.close()
+	layers := []ocispec.Descriptor{blobDesc(a), blobDesc(b), blobDesc(a)}
+	p.plan(layers, func(int, ocispec.Descriptor) bool { return false })
+	for _, l := range layers {
+		if got := readAllStream(t, p, l); int64(len(got)) != l.Size {
+			t.Fatalf("layer %s: %d bytes, want %d", l.Digest, len(got), l.Size)
+		}
+	}
+	if n := f.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+}
+
 func TestPrefetchJoinsADownloadUnderWay(t *testing.T) {
 	a := bytes.Repeat([]byte("x"), 100_000)
 	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a}}
