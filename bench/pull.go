@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/internal/testimages"
@@ -21,9 +22,11 @@ import (
 type PullScenario struct {
 	Name string
 	Refs []string
-	// Blobs are the images' layer digests: after a round they must be gone
-	// from the content store (garbage-collected) on both sides.
-	Blobs []digest.Digest
+	// Blobs are the images' layer digests and Chains their snapshots'
+	// chain IDs: after a pull they must be gone from the content store and
+	// the snapshotter (garbage-collected) on both sides.
+	Blobs  []digest.Digest
+	Chains []digest.Digest
 }
 
 // PullImages are the pull benchmark's images, generated (incompressible
@@ -73,8 +76,17 @@ func PullImages(host string) ([]PullScenario, error) {
 			if err != nil {
 				return nil, err
 			}
+			cf, err := image.ConfigFile()
+			if err != nil {
+				return nil, err
+			}
+			var diffIDs []digest.Digest
+			for _, d := range cf.RootFS.DiffIDs {
+				diffIDs = append(diffIDs, digest.Digest(d.String()))
+			}
 			sc.Refs = append(sc.Refs, ref)
 			sc.Blobs = append(sc.Blobs, blobs...)
+			sc.Chains = append(sc.Chains, identity.ChainIDs(diffIDs)...)
 		}
 		out = append(out, sc)
 	}
@@ -143,6 +155,9 @@ func RunPull(ctx context.Context, o PullOptions, scenarios []PullScenario, eps .
 				}
 				cpu[e.Name] += cpuTime(e.PIDs) - c0
 				rep.result.add(e.Name, sc.Name, d)
+				if err := checkUnpacked(ctx, e, sc); err != nil {
+					return nil, fmt.Errorf("%s: %w", e.Name, err)
+				}
 				if err := removeAndCollect(ctx, e, sc); err != nil {
 					return nil, fmt.Errorf("%s: %w", e.Name, err)
 				}
@@ -187,8 +202,25 @@ func pullAll(ctx context.Context, e *Endpoint, refs []string) (time.Duration, er
 	return d, nil
 }
 
+// checkUnpacked checks that every layer of the scenario's images is
+// unpacked: each chain ID's snapshot exists (a pull is only done then).
+func checkUnpacked(ctx context.Context, e *Endpoint, sc PullScenario) error {
+	c, err := client.New(e.ContainerdAddress, client.WithDefaultNamespace("k8s.io"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sn := c.SnapshotService("overlayfs")
+	for _, ch := range sc.Chains {
+		if _, err := sn.Stat(ctx, ch.String()); err != nil {
+			return fmt.Errorf("%s: snapshot %s after the pull: %w", sc.Name, ch, err)
+		}
+	}
+	return nil
+}
+
 // removeAndCollect removes the scenario's images through the CRI and waits
-// until containerd has garbage-collected their layers.
+// until containerd has garbage-collected their layers and snapshots.
 func removeAndCollect(ctx context.Context, e *Endpoint, sc PullScenario) error {
 	for _, ref := range sc.Refs {
 		if _, err := e.Images.RemoveImage(ctx, &runtime.RemoveImageRequest{Image: &runtime.ImageSpec{Image: ref}}); err != nil {
@@ -201,6 +233,7 @@ func removeAndCollect(ctx context.Context, e *Endpoint, sc PullScenario) error {
 	}
 	defer c.Close()
 	cs := c.ContentStore()
+	sn := c.SnapshotService("overlayfs")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		left := 0
@@ -209,11 +242,16 @@ func removeAndCollect(ctx context.Context, e *Endpoint, sc PullScenario) error {
 				left++
 			}
 		}
+		for _, ch := range sc.Chains {
+			if _, err := sn.Stat(ctx, ch.String()); !errdefs.IsNotFound(err) {
+				left++
+			}
+		}
 		if left == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d layers of %q still in the content store 60s after their images were removed", left, sc.Name)
+			return fmt.Errorf("%d layers or snapshots of %q still in containerd 60s after their images were removed", left, sc.Name)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
