@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/cricket-cri/cricket/internal/lease"
+	"github.com/cricket-cri/cricket/internal/steps"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -57,7 +58,8 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 	defer done()
 	maxDownloads := s.opts.Config.Get().MaxConcurrentDownloads
 	resolver := s.resolver(ctx, named, auth, tracker)
-	img, err := s.fetchAndUnpack(ctx, name, resolver, maxDownloads)
+	t := steps.Start("PullImage")
+	img, err := s.fetchAndUnpack(ctx, name, resolver, maxDownloads, t)
 	if errors.Is(err, errNotUnpacked) {
 		// Not an image the streaming unpack knows: containerd's pull.
 		s.opts.Log.Debug("nothing to unpack from the stream, pulling with containerd's client", "image", name)
@@ -91,6 +93,8 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 	if err := s.putRecord(ctx, id, img.Target); err != nil {
 		return "", err
 	}
+	t.Step("records")
+	t.Done(s.opts.Log, "image", name)
 	tracker.mu.Lock()
 	n := tracker.bytes
 	tracker.mu.Unlock()

@@ -23,6 +23,8 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/cricket-cri/cricket/internal/steps"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -45,11 +47,12 @@ var errNotUnpacked = errors.New("nothing unpacked")
 // through the manifest, before the snapshot is committed. A layer blob that
 // is already in the content store (pulled by containerd) is applied from
 // there by containerd's diff service instead.
-func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remotes.Resolver, maxDownloads int) (images.Image, error) {
+func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remotes.Resolver, maxDownloads int, t *steps.Timer) (images.Image, error) {
 	name, desc, err := resolver.Resolve(ctx, ref)
 	if err != nil {
 		return images.Image{}, fmt.Errorf("failed to resolve reference %q: %w", ref, err)
 	}
+	t.Step("resolve")
 	fetcher, err := resolver.Fetcher(ctx, name)
 	if err != nil {
 		return images.Image{}, fmt.Errorf("failed to get fetcher for %q: %w", name, err)
@@ -130,7 +133,9 @@ func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remot
 		return out, nil
 	})
 	dispatchErr := images.Dispatch(ctx, unpacker.Unpack(handler), nil, desc)
+	t.Step("manifest+config")
 	res, err := unpacker.Wait()
+	t.Step("layers")
 	if dispatchErr != nil {
 		return images.Image{}, dispatchErr
 	}
