@@ -36,8 +36,10 @@ type EnvOptions struct {
 	// cricket's default). cricket's shim binary is taken from next to
 	// Cricketd: cricket's containerd finds it first in its PATH.
 	Runtime string
-	// Pull also pushes the pull benchmark's images (see PullImages).
-	Pull bool
+	// Pull also pushes the pull benchmark's images (see PullImages),
+	// those of the scenarios PullOnly names (all if empty).
+	Pull     bool
+	PullOnly string
 	// MaxConcurrentDownloads, if set, is cricket's max_concurrent_downloads.
 	MaxConcurrentDownloads int
 	Log                    *slog.Logger
@@ -96,7 +98,7 @@ func SelfHost(ctx context.Context, o EnvOptions) (_ *Env, retErr error) {
 		return nil, err
 	}
 	if o.Pull {
-		if e.PullScenarios, err = PullImages(host); err != nil {
+		if e.PullScenarios, err = PullImages(host, o.PullOnly); err != nil {
 			return nil, err
 		}
 	}

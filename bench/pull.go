@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,7 +36,10 @@ type PullScenario struct {
 //   - one image of many small layers: busybox and 24 × 256 KiB,
 //   - 4 different images pulled at once, each busybox and 2 × 16 MB (the
 //     busybox layer is shared by all).
-func PullImages(host string) ([]PullScenario, error) {
+//
+// only, if not empty, keeps the scenarios whose names contain one of its
+// comma-separated words (large, small, once).
+func PullImages(host, only string) ([]PullScenario, error) {
 	const mb = 1 << 20
 	type img struct {
 		name  string
@@ -62,6 +66,13 @@ func PullImages(host string) ([]PullScenario, error) {
 	}
 	var out []PullScenario
 	for _, g := range groups {
+		keep := only == ""
+		for _, w := range strings.Split(only, ",") {
+			keep = keep || (w != "" && strings.Contains(g.name, w))
+		}
+		if !keep {
+			continue
+		}
 		sc := PullScenario{Name: g.name}
 		for _, im := range g.imgs {
 			image, err := testimages.DataImage(im.seed, im.sizes...)

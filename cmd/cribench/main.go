@@ -67,22 +67,14 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 	defer os.RemoveAll(logDir)
 	if selfHost {
 		env, err := bench.SelfHost(ctx, bench.EnvOptions{Cricketd: cricketd, Network: network, SandboxMode: sbMode, Compare: compare, Runtime: rtHandler,
-			Pull: pull, MaxConcurrentDownloads: mcd,
+			Pull: pull, PullOnly: *pullOnlyFlag, MaxConcurrentDownloads: mcd,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return err
 		}
 		defer env.Close()
 		image = env.Image
-		for _, sc := range env.PullScenarios {
-			keep := *pullOnlyFlag == ""
-			for _, w := range strings.Split(*pullOnlyFlag, ",") {
-				keep = keep || (w != "" && strings.Contains(sc.Name, w))
-			}
-			if keep {
-				scenarios = append(scenarios, sc)
-			}
-		}
+		scenarios = env.PullScenarios
 		a, err := bench.Dial("cricket", env.CricketAddr, env.CricketPIDs...)
 		if err != nil {
 			return err
