@@ -241,3 +241,47 @@ func TestPullInterruptedByCrashLeavesNothing(t *testing.T) {
 	}
 	pullLeftovers(t, d, before)
 }
+
+// A pull stuck on a layer does not hold up the pull of another image,
+// however many downloads it has under way.
+func TestPullsOfDifferentImagesDoNotWaitForEachOther(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	seed := uint64(time.Now().UnixNano())
+	stuck := testrig.DataImage(t, seed, 1<<20, 1<<20, 1<<20, 1<<20, 1<<20)
+	other := testrig.DataImage(t, seed+100, 1<<20, 1<<20)
+	reg.Push(t, "stuck:1", stuck)
+	reg.Push(t, "other:1", other)
+	layers := testrig.LayerDigests(t, stuck)
+	for _, l := range layers[1:] {
+		reg.StallBlob(l)
+	}
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{Registry: reg})
+
+	ctx, cancel := context.WithCancel(d.Ctx())
+	defer cancel()
+	stuckErr := make(chan error, 1)
+	go func() {
+		_, err := d.Images.PullImage(ctx, &runtime.PullImageRequest{Image: &runtime.ImageSpec{Image: reg.Host + "/stuck:1"}})
+		stuckErr <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); reg.BlobGets(layers[1]) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first pull never reached its stalling layers")
+		}
+	}
+	start := time.Now()
+	pull(t, d, reg.Host+"/other:1")
+	if el := time.Since(start); el > 15*time.Second {
+		t.Errorf("the other image took %s to pull", el)
+	}
+	select {
+	case err := <-stuckErr:
+		t.Fatalf("the stuck pull ended: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-stuckErr; err == nil {
+		t.Fatal("the stuck pull succeeded")
+	}
+}
