@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -28,15 +29,18 @@ type layerPrefetch struct {
 	sem     *semaphore.Weighted
 	dir     string
 	shared  *sharedDownloads
+	// tracker is the pull's progress tracker: a download the pull joined
+	// reports to it (its own downloads do through the HTTP transport).
+	tracker *progressTracker
 
 	mu        sync.Mutex
 	downloads map[digest.Digest]*download // the pull's references
 	closed    bool
 }
 
-func newLayerPrefetch(fetcher remotes.Fetcher, downloads int, dir string, shared *sharedDownloads) *layerPrefetch {
+func newLayerPrefetch(fetcher remotes.Fetcher, downloads int, dir string, shared *sharedDownloads, tracker *progressTracker) *layerPrefetch {
 	return &layerPrefetch{fetcher: fetcher, sem: semaphore.NewWeighted(int64(max(1, downloads))), dir: dir,
-		shared: shared, downloads: map[digest.Digest]*download{}}
+		shared: shared, tracker: tracker, downloads: map[digest.Digest]*download{}}
 }
 
 // sharedDownloads are the layer downloads of every pull under way, by
@@ -62,18 +66,30 @@ type download struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	written int64
+	running bool
 	done    bool
 	err     error
+	// watchers are the progress trackers of the pulls that joined the
+	// download: while it runs it counts as a transfer of theirs, and its
+	// bytes as their progress, so that a stalled shared download trips
+	// their image_pull_progress_timeout too.
+	watchers []*progressTracker
 }
 
 // join returns the download of desc under way, referenced once more, or
 // a new one (fresh) that the caller must run.
-func (g *sharedDownloads) join(desc ocispec.Descriptor, dir string) (d *download, fresh bool, err error) {
+func (g *sharedDownloads) join(desc ocispec.Descriptor, dir string, tracker *progressTracker) (d *download, fresh bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if d := g.m[desc.Digest]; d != nil {
 		d.mu.Lock()
 		failed := d.done && d.err != nil
+		if !failed && tracker != nil {
+			d.watchers = append(d.watchers, tracker)
+			if d.running {
+				tracker.touch(1)
+			}
+		}
 		d.mu.Unlock()
 		if !failed {
 			d.refs++
@@ -94,9 +110,17 @@ func (g *sharedDownloads) join(desc ocispec.Descriptor, dir string) (d *download
 
 // release drops a reference: the last one stops the download and frees
 // its spool.
-func (g *sharedDownloads) release(d *download) {
+func (g *sharedDownloads) release(d *download, tracker *progressTracker) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	d.mu.Lock()
+	if i := slices.Index(d.watchers, tracker); i >= 0 && tracker != nil {
+		d.watchers = slices.Delete(d.watchers, i, i+1)
+		if d.running {
+			tracker.touch(-1)
+		}
+	}
+	d.mu.Unlock()
 	d.refs--
 	if d.refs > 0 {
 		return
@@ -117,6 +141,12 @@ func (g *sharedDownloads) release(d *download) {
 func (g *sharedDownloads) finish(d *download, err error) {
 	g.mu.Lock()
 	d.mu.Lock()
+	if d.running {
+		for _, w := range d.watchers {
+			w.touch(-1)
+		}
+	}
+	d.running = false
 	d.done, d.err = true, err
 	d.mu.Unlock()
 	if err != nil && g.m[d.desc.Digest] == d {
@@ -142,7 +172,7 @@ func (p *layerPrefetch) plan(layers []ocispec.Descriptor, skip func(int, ocispec
 		if _, ok := p.downloads[l.Digest]; ok || skip(i, l) {
 			continue
 		}
-		d, fresh, err := p.shared.join(l, p.dir)
+		d, fresh, err := p.shared.join(l, p.dir, p.tracker)
 		if err != nil {
 			// No spool: the layer streams when its unpack comes.
 			continue
@@ -168,6 +198,12 @@ func (p *layerPrefetch) plan(layers []ocispec.Descriptor, skip func(int, ocispec
 }
 
 func (d *download) fetch(fetcher remotes.Fetcher) error {
+	d.mu.Lock()
+	d.running = true
+	for _, w := range d.watchers {
+		w.touch(1)
+	}
+	d.mu.Unlock()
 	rc, err := fetcher.Fetch(d.ctx, d.desc)
 	if err != nil {
 		return err
@@ -182,6 +218,9 @@ func (d *download) fetch(fetcher remotes.Fetcher) error {
 			}
 			d.mu.Lock()
 			d.written += int64(n)
+			for _, w := range d.watchers {
+				w.touch(0)
+			}
 			d.mu.Unlock()
 			d.cond.Broadcast()
 		}
@@ -233,7 +272,7 @@ func (p *layerPrefetch) close() {
 	defer p.mu.Unlock()
 	p.closed = true
 	for _, d := range p.downloads {
-		p.shared.release(d)
+		p.shared.release(d, p.tracker)
 	}
 	p.downloads = nil
 }

@@ -71,7 +71,7 @@ func TestPrefetchSharesDownloadsBetweenPulls(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() {
-			p := newLayerPrefetch(f, 2, t.TempDir(), shared)
+			p := newLayerPrefetch(f, 2, t.TempDir(), shared, nil)
 			defer p.close()
 			p.plan(layers, func(int, ocispec.Descriptor) bool { return false })
 			if got := readAllStream(t, p, layers[0]); !bytes.Equal(got, a) {
@@ -96,7 +96,7 @@ func TestPrefetchSharesDownloadsBetweenPulls(t *testing.T) {
 func TestPrefetchRepeatedLayer(t *testing.T) {
 	a, b := bytes.Repeat([]byte("a"), 20_000), bytes.Repeat([]byte("b"), 20_000)
 	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a, digest.FromBytes(b): b}}
-	p := newLayerPrefetch(f, 3, t.TempDir(), newSharedDownloads())
+	p := newLayerPrefetch(f, 3, t.TempDir(), newSharedDownloads(), nil)
 	defer p.close()
 	layers := []ocispec.Descriptor{blobDesc(a), blobDesc(b), blobDesc(a)}
 	p.plan(layers, func(int, ocispec.Descriptor) bool { return false })
@@ -115,9 +115,9 @@ func TestPrefetchJoinsADownloadUnderWay(t *testing.T) {
 	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a}}
 	shared := newSharedDownloads()
 	layers := []ocispec.Descriptor{blobDesc(a)}
-	p1 := newLayerPrefetch(f, 1, t.TempDir(), shared)
+	p1 := newLayerPrefetch(f, 1, t.TempDir(), shared, nil)
 	p1.plan(layers, func(int, ocispec.Descriptor) bool { return false })
-	p2 := newLayerPrefetch(f, 1, t.TempDir(), shared)
+	p2 := newLayerPrefetch(f, 1, t.TempDir(), shared, nil)
 	p2.plan(layers, func(int, ocispec.Descriptor) bool { return false })
 	// The first pull goes away: the second still gets the whole layer.
 	p1.close()
@@ -133,7 +133,7 @@ func TestPrefetchJoinsADownloadUnderWay(t *testing.T) {
 func TestPrefetchReaderEndsWithItsContext(t *testing.T) {
 	a := bytes.Repeat([]byte("x"), 10_000_000) // takes ~10 s to trickle
 	f := &slowFetcher{blobs: map[digest.Digest][]byte{digest.FromBytes(a): a}}
-	p := newLayerPrefetch(f, 1, t.TempDir(), newSharedDownloads())
+	p := newLayerPrefetch(f, 1, t.TempDir(), newSharedDownloads(), nil)
 	defer p.close()
 	p.plan([]ocispec.Descriptor{blobDesc(a)}, func(int, ocispec.Descriptor) bool { return false })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -213,4 +213,50 @@ func TestKernelMounts(t *testing.T) {
 			t.Errorf("%v: %v, want %v", tc.m, got, tc.want)
 		}
 	}
+}
+
+// stallFetcher sends a little of each blob, then nothing until the
+// download is cancelled.
+type stallFetcher struct{}
+
+func (stallFetcher) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return io.NopCloser(&stallReader{ctx: ctx}), nil
+}
+
+type stallReader struct {
+	ctx  context.Context
+	sent bool
+}
+
+func (r *stallReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		return copy(p, "some bytes"), nil
+	}
+	<-r.ctx.Done()
+	return 0, r.ctx.Err()
+}
+
+// A pull that joined another's download sees that download's stall as its
+// own: its progress timeout trips.
+func TestJoinedDownloadStallTripsProgressTimeout(t *testing.T) {
+	shared := newSharedDownloads()
+	layer := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromString("x"), Size: 100}
+	p1 := newLayerPrefetch(stallFetcher{}, 1, t.TempDir(), shared, nil)
+	p1.plan([]ocispec.Descriptor{layer}, func(int, ocispec.Descriptor) bool { return false })
+	tr := newProgressTracker(100 * time.Millisecond)
+	p2 := newLayerPrefetch(stallFetcher{}, 1, t.TempDir(), shared, tr)
+	p2.plan([]ocispec.Descriptor{layer}, func(int, ocispec.Descriptor) bool { return false })
+	deadline := time.Now().Add(5 * time.Second)
+	for !tr.stalled(time.Now()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the joined pull never saw the stall")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p2.close()
+	if tr.stalled(time.Now()) {
+		t.Fatal("still stalled after leaving the download")
+	}
+	p1.close()
 }

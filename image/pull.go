@@ -59,7 +59,7 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 	maxDownloads := s.opts.Config.Get().MaxConcurrentDownloads
 	resolver := s.resolver(ctx, named, auth, tracker)
 	t := steps.Start("PullImage")
-	img, err := s.fetchAndUnpack(ctx, name, resolver, maxDownloads, t)
+	img, err := s.fetchAndUnpack(ctx, name, resolver, tracker, maxDownloads, t)
 	if errors.Is(err, errNotUnpacked) {
 		// Not an image the streaming unpack knows: containerd's pull.
 		s.opts.Log.Debug("nothing to unpack from the stream, pulling with containerd's client", "image", name)

@@ -47,7 +47,7 @@ var errNotUnpacked = errors.New("nothing unpacked")
 // through the manifest, before the snapshot is committed. A layer blob that
 // is already in the content store (pulled by containerd) is applied from
 // there by containerd's diff service instead.
-func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remotes.Resolver, maxDownloads int, t *steps.Timer) (images.Image, error) {
+func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remotes.Resolver, tracker *progressTracker, maxDownloads int, t *steps.Timer) (images.Image, error) {
 	name, desc, err := resolver.Resolve(ctx, ref)
 	if err != nil {
 		return images.Image{}, fmt.Errorf("failed to resolve reference %q: %w", ref, err)
@@ -63,7 +63,7 @@ func (s *Service) fetchAndUnpack(ctx context.Context, ref string, resolver remot
 	if err != nil {
 		return images.Image{}, fmt.Errorf("snapshotter %s capabilities: %w", sn, err)
 	}
-	prefetch := newLayerPrefetch(fetcher, maxDownloads, s.opts.SpoolDir, s.downloads)
+	prefetch := newLayerPrefetch(fetcher, maxDownloads, s.opts.SpoolDir, s.downloads, tracker)
 	defer prefetch.close()
 	applier := &streamApplier{
 		local:    apply.NewFileSystemApplier(prefetch),
