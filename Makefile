@@ -22,7 +22,7 @@ LDFLAGS := -X github.com/cricket-cri/cricket/internal/version.Version=$(VERSION)
 RUN_CONFIG ?= contrib/run.toml
 RUN_ARGS ?=
 
-.PHONY: all deps build run test lint unit integration kubelet-e2e fuzz leakcheck bench bench-smoke clean
+.PHONY: all deps build run test lint unit integration kubelet-e2e fuzz leakcheck bench bench-pull bench-smoke clean
 
 all: build
 
@@ -69,17 +69,27 @@ bench: build
 	$(GO) build -o bin/cribench ./cmd/cribench
 	./bin/cribench -self-host -compare $(BENCH_ARGS)
 
+# PullImage side by side (cribench -pull): a large multi-layer image, one
+# of many small layers and 4 images at once, removed and garbage-collected
+# on both sides between pulls; medians and cricket/containerd ratios.
+# BENCH_ARGS="-rounds 9" for more rounds, "-pull-only large" for one scenario.
+bench-pull: build
+	$(GO) build -o bin/cribench ./cmd/cribench
+	./bin/cribench -self-host -compare -pull -rounds 5 $(BENCH_ARGS)
+
 # The short form CI runs: both network modes and both sandbox modes, a few
 # pods each. Its limits only catch gross regressions (the machine CI runs
 # on is noisy): on cricket's own shim StartContainer and ExecSync take
 # about 0.6 of containerd's time, and a runc-speed path (1.0) fails the
 # 0.85 mark; a pinned bridge pod starts in well under half of
-# containerd's time.
+# containerd's time; the large image pulls in about 0.4 of containerd's
+# time, and the old pull path (1.4-2.5) fails the 1.0 mark.
 bench-smoke: build
 	$(GO) build -o bin/cribench ./cmd/cribench
 	./bin/cribench -self-host -compare -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1.5,StartContainer=0.85,ExecSync=0.85
 	./bin/cribench -self-host -compare -network bridge -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1.5,StartContainer=0.85,ExecSync=0.85
 	./bin/cribench -self-host -compare -network bridge -sandbox-mode pinned -n 5 -parallel 3 -rounds 1 -max-ratio RunPodSandbox=1,StartContainer=0.85,ExecSync=0.85
+	./bin/cribench -self-host -compare -pull -pull-only large -rounds 3 -max-ratio 'pull large (1+4x50 MB)=1'
 
 # Each fuzz target briefly (its committed seed corpus always runs with the
 # unit tests); FUZZTIME=5m for a real session. A count of executions

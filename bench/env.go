@@ -36,7 +36,13 @@ type EnvOptions struct {
 	// cricket's default). cricket's shim binary is taken from next to
 	// Cricketd: cricket's containerd finds it first in its PATH.
 	Runtime string
-	Log     *slog.Logger
+	// Pull also pushes the pull benchmark's images (see PullImages),
+	// those of the scenarios PullOnly names (all if empty).
+	Pull     bool
+	PullOnly string
+	// MaxConcurrentDownloads, if set, is cricket's max_concurrent_downloads.
+	MaxConcurrentDownloads int
+	Log                    *slog.Logger
 }
 
 // Env is everything a self-hosted run starts: a registry with the images,
@@ -44,8 +50,10 @@ type EnvOptions struct {
 // serving its own CRI plugin. Both get the same CNI plugin chain (bridge,
 // host-local, portmap) on bridges of their own.
 type Env struct {
-	Dir                      string
-	Image, Pause             string
+	Dir          string
+	Image, Pause string
+	// PullScenarios are set with EnvOptions.Pull.
+	PullScenarios            []PullScenario
 	CricketAddr, CompareAddr string
 	CricketPIDs, ComparePIDs []int
 	// The containerds' addresses (their shims are measured).
@@ -88,6 +96,11 @@ func SelfHost(ctx context.Context, o EnvOptions) (_ *Env, retErr error) {
 	}
 	if err := testimages.Push(e.Pause, pause); err != nil {
 		return nil, err
+	}
+	if o.Pull {
+		if e.PullScenarios, err = PullImages(host, o.PullOnly); err != nil {
+			return nil, err
+		}
 	}
 
 	// cricket: its containerd (CRI plugin off) and cricketd.
@@ -132,6 +145,9 @@ conf_dir = %q
 	}
 	if o.Network != "" && o.Network != "cni" {
 		cfg += fmt.Sprintf("[network]\nmode = %q\n", o.Network)
+	}
+	if o.MaxConcurrentDownloads > 0 {
+		cfg = fmt.Sprintf("max_concurrent_downloads = %d\n", o.MaxConcurrentDownloads) + cfg
 	}
 	if o.Runtime != "" {
 		// A top-level key: it must come before the tables above, so it

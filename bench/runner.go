@@ -71,6 +71,8 @@ type Report struct {
 	result    *result
 	endpoints []string
 	resources map[string]*usage
+	// pullOnly: a pull benchmark's report (RunPull).
+	pullOnly bool
 }
 
 type usage struct {
@@ -83,6 +85,8 @@ type usage struct {
 	// (bytes): PSS shares the pages the shims map together (their
 	// binary's text) among them.
 	shimRSS, shimPSS int64
+	// pullCPU is the daemon CPU time per measured pull step (RunPull).
+	pullCPU time.Duration
 }
 
 // Run measures the endpoints, alternating between them at every step so
@@ -327,6 +331,12 @@ var kubeletNamespaces = &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONT
 func (r *Report) Print(w io.Writer) {
 	r.result.print(w, r.endpoints)
 	fmt.Fprintln(w)
+	if r.pullOnly {
+		for _, e := range r.endpoints {
+			fmt.Fprintf(w, "%s: daemon CPU per pull step %s\n", e, ms(r.resources[e].pullCPU))
+		}
+		return
+	}
 	for _, e := range r.endpoints {
 		u := r.resources[e]
 		fmt.Fprintf(w, "%s: daemon CPU per pod life cycle %s", e, ms(u.cpuPerPod))

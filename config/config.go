@@ -76,8 +76,11 @@ type Config struct {
 	// pods that need no shared PID or user namespace; see package sandbox).
 	SandboxMode              string   `toml:"sandbox_mode"`
 	ImagePullProgressTimeout Duration `toml:"image_pull_progress_timeout"`
-	CgroupDriver             string   `toml:"cgroup_driver"`
-	MaxContainerLogLineSize  int      `toml:"max_container_log_line_size"`
+	// MaxConcurrentDownloads bounds the layers one pull downloads at
+	// once (containerd's key of the same name and default).
+	MaxConcurrentDownloads  int    `toml:"max_concurrent_downloads"`
+	CgroupDriver            string `toml:"cgroup_driver"`
+	MaxContainerLogLineSize int    `toml:"max_container_log_line_size"`
 	// StatsCollectPeriod is how often container and pod cgroups are
 	// sampled; CPU rates are computed between two samples.
 	StatsCollectPeriod Duration `toml:"stats_collect_period"`
@@ -249,6 +252,7 @@ func Default() *Config {
 		SandboxImage:             DefaultSandboxImage,
 		SandboxMode:              SandboxModePause,
 		ImagePullProgressTimeout: Duration(5 * time.Minute),
+		MaxConcurrentDownloads:   3,
 		CgroupDriver:             CgroupDriverCgroupfs,
 		MaxContainerLogLineSize:  DefaultMaxLogLineSize,
 		StatsCollectPeriod:       Duration(10 * time.Second),
@@ -326,6 +330,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ImagePullProgressTimeout < 0 {
 		return fmt.Errorf("image_pull_progress_timeout %s: must not be negative", c.ImagePullProgressTimeout)
+	}
+	if c.MaxConcurrentDownloads <= 0 {
+		return fmt.Errorf("max_concurrent_downloads %d: must be positive", c.MaxConcurrentDownloads)
 	}
 	if c.MaxContainerLogLineSize <= 0 {
 		return fmt.Errorf("max_container_log_line_size %d: must be positive", c.MaxContainerLogLineSize)

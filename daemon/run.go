@@ -137,6 +137,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 		Snapshotter:         cfg.Containerd.Snapshotter,
 		Config:              live,
 		PullProgressTimeout: time.Duration(cfg.ImagePullProgressTimeout),
+		SpoolDir:            filepath.Join(cfg.Root, "pull-spool"),
 		OnPull:              func(n int64, d time.Duration, err error) { opMetrics.ObservePull(n, d, err) },
 		Log:                 log.With("component", "image"),
 	})

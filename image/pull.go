@@ -15,8 +15,10 @@ import (
 	remoteerrors "github.com/containerd/containerd/v2/core/remotes/errors"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/cricket-cri/cricket/internal/lease"
+	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/testhold"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -56,29 +58,49 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 		return "", err
 	}
 	defer done()
-	img, err := s.client.Pull(ctx, name,
-		client.WithPullUnpack,
-		client.WithPullSnapshotter(s.opts.Snapshotter),
-		client.WithPlatformMatcher(s.platform),
-		client.WithResolver(s.resolver(ctx, named, auth, tracker)),
-	)
+	maxDownloads := s.opts.Config.Get().MaxConcurrentDownloads
+	resolver := s.resolver(ctx, named, auth, tracker)
+	t := steps.Start("PullImage")
+	img, err := s.fetchAndUnpack(ctx, name, resolver, tracker, maxDownloads, t)
+	if errors.Is(err, errNotUnpacked) {
+		// Not an image the streaming unpack knows: containerd's pull.
+		s.opts.Log.Debug("nothing to unpack from the stream, pulling with containerd's client", "image", name)
+		var cimg client.Image
+		cimg, err = s.client.Pull(ctx, name,
+			client.WithPullUnpack,
+			client.WithPullSnapshotter(s.opts.Snapshotter),
+			client.WithPlatformMatcher(s.platform),
+			client.WithResolver(resolver),
+			client.WithDownloadLimiter(semaphore.NewWeighted(int64(maxDownloads))),
+		)
+		if err == nil {
+			img = cimg.Metadata()
+		}
+	} else if err == nil {
+		err = s.putRecord(ctx, img.Name, img.Target)
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
 			err = cause
 		}
 		return "", pullError(name, err)
 	}
-	ci, err := s.content.get(ctx, img.Target())
+	ci, err := s.content.get(ctx, img.Target)
 	if err != nil {
 		return "", err
 	}
 	id := ci.configDesc.Digest.String()
 	// The ID record keeps the image (and its content) alive, addressable by
 	// ID, when all its tags have moved on to other images.
-	if err := s.putRecord(ctx, id, img.Target()); err != nil {
+	if err := s.putRecord(ctx, id, img.Target); err != nil {
 		return "", err
 	}
-	s.opts.Log.Info("image pulled", "image", name, "id", id)
+	t.Step("records")
+	t.Done(s.opts.Log, "image", name)
+	tracker.mu.Lock()
+	n := tracker.bytes
+	tracker.mu.Unlock()
+	s.opts.Log.Info("image pulled", "image", name, "id", id, "bytes", n, "duration", time.Since(start).Round(time.Millisecond))
 	return id, nil
 }
 

@@ -7,6 +7,7 @@ package image
 import (
 	"context"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,10 @@ type Options struct {
 	Config *config.Live
 	// PullProgressTimeout cancels a pull that receives nothing for this long.
 	PullProgressTimeout time.Duration
+	// SpoolDir holds the files of layers downloaded ahead of their unpack
+	// (unlinked as soon as they are created); empty: the system's
+	// temporary directory.
+	SpoolDir string
 	// OnPull, if set, is told about every pull: bytes downloaded,
 	// duration and outcome.
 	OnPull func(bytes int64, d time.Duration, err error)
@@ -43,7 +48,12 @@ type Service struct {
 	pinnedName atomic.Pointer[normalizedRef]
 	content    *contentCache
 	pulls      flights
-	fsUsage    fsUsageCache
+	// unpackLocks keeps two pulls from fetching or unpacking one blob or
+	// snapshot at once.
+	unpackLocks *keyLocks
+	// downloads are the layer downloads under way, shared by pulls.
+	downloads *sharedDownloads
+	fsUsage   fsUsageCache
 }
 
 // New returns an image Service on a connected containerd client whose
@@ -55,12 +65,19 @@ func New(c *client.Client, opts Options) (*Service, error) {
 	if _, err := ParseRef(opts.Config.Get().SandboxImage); err != nil {
 		return nil, err
 	}
+	if opts.SpoolDir != "" {
+		if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
+			return nil, err
+		}
+	}
 	platform := platforms.Default()
 	return &Service{
-		client:   c,
-		opts:     opts,
-		platform: platform,
-		content:  newContentCache(c.ContentStore(), platform),
+		client:      c,
+		opts:        opts,
+		platform:    platform,
+		content:     newContentCache(c.ContentStore(), platform),
+		unpackLocks: newKeyLocks(),
+		downloads:   newSharedDownloads(),
 	}, nil
 }
 

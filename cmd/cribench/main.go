@@ -23,6 +23,8 @@ import (
 	"github.com/cricket-cri/cricket/bench"
 )
 
+var pullOnlyFlag *string
+
 func main() {
 	var (
 		selfHost  = flag.Bool("self-host", false, "start a registry, containerd and cricketd (and, with -compare, containerd's CRI plugin) for the run")
@@ -37,20 +39,28 @@ func main() {
 		n         = flag.Int("n", 20, "sequential pod life cycles per endpoint")
 		parallel  = flag.Int("parallel", 10, "pods started at once in the parallel phase (0 skips it)")
 		rounds    = flag.Int("rounds", 3, "rounds of the parallel phase")
+		pull      = flag.Bool("pull", false, "with -self-host: measure PullImage (a large multi-layer image, one of many small layers, 4 images at once) instead of pods")
+		pullOnly  = flag.String("pull-only", "", "with -pull: only the scenarios whose names contain one of these comma-separated words (large, small, once)")
+		pullMCD   = flag.Int("max-concurrent-downloads", 0, "with -self-host: cricket's max_concurrent_downloads (0: its default)")
 		maxRatios = flag.String("max-ratio", "", "fail when cricket/other medians exceed these, e.g. RunPodSandbox=0.9,StartContainer=1.1")
 		verbose   = flag.Bool("verbose-status", false, "also time verbose PodSandboxStatus and ContainerStatus (crictl inspect, critest's benchmark) in each life cycle")
 	)
 	flag.Parse()
+	pullOnlyFlag = pullOnly
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *selfHost, *cricketd, *compare, *network, *sbMode, *rtHandler, *endpoint, *other, *image, *n, *parallel, *rounds, *maxRatios, *verbose); err != nil {
+	if err := run(ctx, *selfHost, *cricketd, *compare, *network, *sbMode, *rtHandler, *endpoint, *other, *image, *n, *parallel, *rounds, *maxRatios, *verbose, *pull, *pullMCD); err != nil {
 		fmt.Fprintln(os.Stderr, "cribench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, selfHost bool, cricketd string, compare bool, network, sbMode, rtHandler, endpoint, other, image string, n, parallel, rounds int, maxRatios string, verbose bool) error {
+func run(ctx context.Context, selfHost bool, cricketd string, compare bool, network, sbMode, rtHandler, endpoint, other, image string, n, parallel, rounds int, maxRatios string, verbose bool, pull bool, mcd int) error {
+	if pull && !selfHost {
+		return fmt.Errorf("-pull needs -self-host")
+	}
 	var eps []*bench.Endpoint
+	var scenarios []bench.PullScenario
 	logDir, err := os.MkdirTemp("", "cribench-logs-")
 	if err != nil {
 		return err
@@ -58,12 +68,14 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 	defer os.RemoveAll(logDir)
 	if selfHost {
 		env, err := bench.SelfHost(ctx, bench.EnvOptions{Cricketd: cricketd, Network: network, SandboxMode: sbMode, Compare: compare, Runtime: rtHandler,
+			Pull: pull, PullOnly: *pullOnlyFlag, MaxConcurrentDownloads: mcd,
 			Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return err
 		}
 		defer env.Close()
 		image = env.Image
+		scenarios = env.PullScenarios
 		a, err := bench.Dial("cricket", env.CricketAddr, env.CricketPIDs...)
 		if err != nil {
 			return err
@@ -101,7 +113,12 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 			e.Close()
 		}
 	}()
-	rep, err := bench.Run(ctx, bench.Options{Iterations: n, Parallel: parallel, Rounds: rounds, Image: image, LogDir: logDir, Progress: os.Stderr, VerboseStatus: verbose}, eps...)
+	var rep *bench.Report
+	if pull {
+		rep, err = bench.RunPull(ctx, bench.PullOptions{Rounds: rounds, Progress: os.Stderr}, scenarios, eps...)
+	} else {
+		rep, err = bench.Run(ctx, bench.Options{Iterations: n, Parallel: parallel, Rounds: rounds, Image: image, LogDir: logDir, Progress: os.Stderr, VerboseStatus: verbose}, eps...)
+	}
 	if err != nil {
 		return err
 	}

@@ -53,3 +53,33 @@ func PauseImage(tb testing.TB) v1.Image {
 	}
 	return img
 }
+
+// DataImage builds an image of the busybox layer and one layer of
+// incompressible data per size (see testimages.DataImage); seeds tell
+// layers apart.
+func DataImage(tb testing.TB, seed uint64, sizes ...int64) v1.Image {
+	tb.Helper()
+	img, err := testimages.DataImage(seed, sizes...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return img
+}
+
+// LayerDigests returns img's layer digests, bottom first.
+func LayerDigests(tb testing.TB, img v1.Image) []string {
+	tb.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, d.String())
+	}
+	return out
+}

@@ -39,12 +39,13 @@ type Registry struct {
 	mu      sync.Mutex
 	gets    map[string]int  // "GET path" -> count, on every front door
 	stalled map[string]bool // blob digests whose download hangs midway
+	failed  map[string]bool // blob digests whose download breaks midway
 }
 
 // StartRegistry starts a registry that lives until the test ends.
 func StartRegistry(tb testing.TB) *Registry {
 	tb.Helper()
-	r := &Registry{gets: map[string]int{}, stalled: map[string]bool{}}
+	r := &Registry{gets: map[string]int{}, stalled: map[string]bool{}, failed: map[string]bool{}}
 	store := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	inner := r.observe(store)
 
@@ -109,6 +110,28 @@ func (r *Registry) Gets(path string) int {
 	return r.gets["GET "+path] + r.gets["HEAD "+path]
 }
 
+// BlobGets returns how often the blob was downloaded (GET), from any
+// repository.
+func (r *Registry) BlobGets(digest string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for k, v := range r.gets {
+		if strings.HasPrefix(k, "GET ") && strings.HasSuffix(k, "/blobs/"+digest) {
+			n += v
+		}
+	}
+	return n
+}
+
+// FailBlob makes downloads of the blob send half of it and then break the
+// connection; fail=false serves it whole again.
+func (r *Registry) FailBlob(digest string, fail bool) {
+	r.mu.Lock()
+	r.failed[digest] = fail
+	r.mu.Unlock()
+}
+
 // StallBlob makes downloads of the blob send half of it and then hang until
 // the client goes away.
 func (r *Registry) StallBlob(digest string) {
@@ -121,12 +144,13 @@ func (r *Registry) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		r.gets[req.Method+" "+req.URL.Path]++
-		stall := false
+		stall, fail := false, false
 		if i := strings.LastIndex(req.URL.Path, "/blobs/"); i >= 0 && req.Method == http.MethodGet {
 			stall = r.stalled[req.URL.Path[i+len("/blobs/"):]]
+			fail = r.failed[req.URL.Path[i+len("/blobs/"):]]
 		}
 		r.mu.Unlock()
-		if !stall {
+		if !stall && !fail {
 			next.ServeHTTP(w, req)
 			return
 		}
@@ -139,6 +163,11 @@ func (r *Registry) observe(next http.Handler) http.Handler {
 		w.WriteHeader(rec.Code)
 		w.Write(body[:len(body)/2])
 		w.(http.Flusher).Flush()
+		if fail {
+			// Breaks the connection: the client sees the body end
+			// early.
+			panic(http.ErrAbortHandler)
+		}
 		<-req.Context().Done()
 	})
 }
