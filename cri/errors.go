@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,8 +32,47 @@ func toStatus(err error) error {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	}
+	// errgrpc keeps an error whose chain holds a gRPC status as it is,
+	// code and all, and takes the first class it meets: containerd's
+	// error (Unknown more often than not) wrapped with a class of ours
+	// would reach kubelet with containerd's code. A known class anywhere
+	// in the chain decides first.
+	if class := knownClass(err); class != errdefs.ErrUnknown {
+		return errgrpc.ToGRPC(classified{msg: err.Error(), class: class})
+	}
 	return errgrpc.ToGRPC(err)
 }
+
+// knownClass is the first errdefs class in err's chain other than
+// ErrUnknown, or ErrUnknown.
+func knownClass(err error) error {
+	if class := errdefs.Resolve(err); class != errdefs.ErrUnknown {
+		return class
+	}
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, ue := range e.Unwrap() {
+			if class := knownClass(ue); class != errdefs.ErrUnknown {
+				return class
+			}
+		}
+	case interface{ Unwrap() error }:
+		if ue := e.Unwrap(); ue != nil {
+			return knownClass(ue)
+		}
+	}
+	return errdefs.ErrUnknown
+}
+
+// classified is an error's message with only its class in its chain, for
+// errgrpc to map by class.
+type classified struct {
+	msg   string
+	class error
+}
+
+func (c classified) Error() string { return c.msg }
+func (c classified) Unwrap() error { return c.class }
 
 // invalid returns an InvalidArgument status naming the offending field.
 func invalid(format string, args ...any) error {

@@ -42,6 +42,11 @@ func TestToStatusMapsDomainErrors(t *testing.T) {
 		{errors.Join(fmt.Errorf("a: %w", errdefs.ErrNotFound), fmt.Errorf("b: %w", errdefs.ErrInternal)), codes.NotFound},
 		{errors.New("plain"), codes.Unknown},
 		{fmt.Errorf("wrapped: %w", status.Error(codes.ResourceExhausted, "peer")), codes.ResourceExhausted},
+		// containerd's own error (Unknown) wrapped with a class of ours:
+		// the class decides (a missing shim binary is FailedPrecondition).
+		{fmt.Errorf("%w: install the shim (%w)", status.Error(codes.Unknown, "failed to start shim"), errdefs.ErrFailedPrecondition), codes.FailedPrecondition},
+		{fmt.Errorf("task: %w", errors.Join(status.Error(codes.Unknown, "peer"), errdefs.ErrNotFound)), codes.NotFound},
+		{fmt.Errorf("create: %w", fmt.Errorf("%w: install (%w)", fmt.Errorf("shim: %w", errdefs.ErrUnknown), errdefs.ErrFailedPrecondition)), codes.FailedPrecondition},
 	} {
 		got := toStatus(tc.err)
 		if status.Code(got) != tc.code {
