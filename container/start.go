@@ -13,7 +13,6 @@ import (
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
-	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
 )
@@ -165,7 +164,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Unlock()
 	var task client.Task
 	if snapshotter != "" {
-		task, err = ctrtask.Create(ctx, m.client, ctr, snapshotter, rootfs, taskIO{io.config()})
+		task, err = m.ctrd.newTask(ctx, ctr, snapshotter, rootfs, taskIO{io.config()})
 	} else {
 		// Created before a restart of cricketd: the container's record
 		// says where its rootfs is.
