@@ -429,19 +429,13 @@ func (h *harness) published() []events.Kind {
 	}
 }
 
-// left lists what containers left behind anywhere: in the store, the
-// checkpoints, the state directory, the name reservation, the list
-// budget, containerd, the published events.
+// left lists what containers left behind anywhere: in the Manager's
+// memory (store, name reservation, list budget, published events) and
+// outside it (see leftOutside), leases included.
 func (h *harness) left(name string) []string {
 	var left []string
 	for _, c := range h.m.store.list("") {
 		left = append(left, "store entry "+c.ID)
-	}
-	for _, d := range []string{filepath.Join(h.m.opts.Root, "containers"), filepath.Join(h.m.opts.State, "containers")} {
-		ents, _ := os.ReadDir(d)
-		for _, e := range ents {
-			left = append(left, filepath.Join(d, e.Name()))
-		}
 	}
 	key := nameKey(&runtime.ContainerMetadata{Name: name}, h.sb.Name())
 	if err := h.m.names.Reserve(key, "probe"); err != nil {
@@ -456,7 +450,30 @@ func (h *harness) left(name string) []string {
 	for i := 0; i < 100 && h.leases() != 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
+	if n := h.leases(); n != 0 {
+		left = append(left, fmt.Sprintf("%d leases", n))
+	}
+	for _, k := range h.published() {
+		left = append(left, fmt.Sprintf("event %v", k))
+	}
+	left = append(left, h.leftOutside()...)
+	slices.Sort(left)
+	return left
+}
+
+// leftOutside lists what outlives a crash of cricketd but for leases
+// (which start-up deletes): checkpoints, the state directory, snapshots,
+// containerd containers and tasks.
+func (h *harness) leftOutside() []string {
+	var left []string
+	for _, d := range []string{filepath.Join(h.m.opts.Root, "containers"), filepath.Join(h.m.opts.State, "containers")} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			left = append(left, filepath.Join(d, e.Name()))
+		}
+	}
 	h.ctrd.mu.Lock()
+	defer h.ctrd.mu.Unlock()
 	for k := range h.ctrd.snapshots {
 		left = append(left, "snapshot "+k)
 	}
@@ -466,14 +483,6 @@ func (h *harness) left(name string) []string {
 	for id := range h.ctrd.tasks {
 		left = append(left, "task "+id)
 	}
-	if h.ctrd.leases != 0 {
-		left = append(left, fmt.Sprintf("%d leases", h.ctrd.leases))
-	}
-	h.ctrd.mu.Unlock()
-	for _, k := range h.published() {
-		left = append(left, fmt.Sprintf("event %v", k))
-	}
-	slices.Sort(left)
 	return left
 }
 

@@ -259,19 +259,13 @@ func newHarness(t *testing.T, pinned bool) *harness {
 	return h
 }
 
-// left lists what a sandbox left behind anywhere: in the store, the
-// checkpoints, the state directory, the name reservations, the list
-// budget, the fakes, the published events.
+// left lists what a sandbox left behind anywhere: in the Manager's memory
+// (store, name reservation, list budget, published events) and outside
+// it (see leftOutside).
 func (h *harness) left(name string) []string {
 	var left []string
 	for _, sb := range h.m.store.List(nil) {
 		left = append(left, "store entry "+sb.ID)
-	}
-	for _, d := range []string{filepath.Join(h.m.opts.Root, "sandboxes"), filepath.Join(h.m.opts.State, "sandboxes")} {
-		ents, _ := os.ReadDir(d)
-		for _, e := range ents {
-			left = append(left, filepath.Join(d, e.Name()))
-		}
 	}
 	if err := h.m.names.Reserve(name, "probe"); err != nil {
 		left = append(left, "name reservation: "+err.Error())
@@ -280,6 +274,24 @@ func (h *harness) left(name string) []string {
 	}
 	if n := h.budget.Used(); n != 0 {
 		left = append(left, fmt.Sprintf("%d bytes of the list budget", n))
+	}
+	for _, k := range h.published() {
+		left = append(left, fmt.Sprintf("event %v", k))
+	}
+	left = append(left, h.leftOutside()...)
+	slices.Sort(left)
+	return left
+}
+
+// leftOutside lists what outlives a crash of cricketd: checkpoints, the
+// state directory, network namespaces and attachments, holders.
+func (h *harness) leftOutside() []string {
+	var left []string
+	for _, d := range []string{filepath.Join(h.m.opts.Root, "sandboxes"), filepath.Join(h.m.opts.State, "sandboxes")} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			left = append(left, filepath.Join(d, e.Name()))
+		}
 	}
 	h.net.mu.Lock()
 	for p := range h.net.netns {
@@ -295,10 +307,6 @@ func (h *harness) left(name string) []string {
 		left = append(left, "namespace holder of "+id)
 	}
 	h.ctl.mu.Unlock()
-	for _, k := range h.published() {
-		left = append(left, fmt.Sprintf("event %v", k))
-	}
-	slices.Sort(left)
 	return left
 }
 
