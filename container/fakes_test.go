@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,11 +16,14 @@ import (
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/nri/pkg/api"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/events"
@@ -152,7 +156,7 @@ func (f *fakeCtrd) newContainer(_ context.Context, id string, _ ...client.NewCon
 	if err != nil {
 		return nil, err
 	}
-	c := &fakeContainer{f: f, id: id}
+	c := &fakeContainer{f: f, id: id, spec: &oci.Spec{Process: &specs.Process{}, Linux: &specs.Linux{}}}
 	f.containers[id] = c
 	return c, nil
 }
@@ -245,11 +249,48 @@ func (f *fakeCtrd) deleteRecord(_ context.Context, id string) error {
 // paths call is implemented (the embedded interface is nil).
 type fakeContainer struct {
 	client.Container
-	f  *fakeCtrd
-	id string
+	f    *fakeCtrd
+	id   string
+	spec *oci.Spec // under f.mu
 }
 
 func (c *fakeContainer) ID() string { return c.id }
+
+func (c *fakeContainer) Spec(context.Context) (*oci.Spec, error) {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	b, err := json.Marshal(c.spec)
+	if err != nil {
+		return nil, err
+	}
+	var s oci.Spec
+	return &s, json.Unmarshal(b, &s)
+}
+
+func (c *fakeContainer) Update(ctx context.Context, opts ...client.UpdateContainerOpts) error {
+	c.f.mu.Lock()
+	defer c.f.mu.Unlock()
+	if err := c.f.call("containerUpdate"); err != nil {
+		return err
+	}
+	if c.f.containers[c.id] != c {
+		return fmt.Errorf("container %s: %w", c.id, errdefs.ErrNotFound)
+	}
+	rec := &containers.Container{ID: c.id}
+	for _, o := range opts {
+		if err := o(ctx, nil, rec); err != nil {
+			return err
+		}
+	}
+	if rec.Spec != nil {
+		var s oci.Spec
+		if err := json.Unmarshal(rec.Spec.GetValue(), &s); err != nil {
+			return err
+		}
+		c.spec = &s
+	}
+	return nil
+}
 
 func (c *fakeContainer) Task(context.Context, cio.Attach) (client.Task, error) {
 	c.f.mu.Lock()
@@ -331,6 +372,17 @@ func (t *fakeTask) Delete(context.Context, ...client.ProcessDeleteOpts) (*client
 		return nil, fmt.Errorf("task %s: %w", t.id, errdefs.ErrNotFound)
 	}
 	return nil, t.f.deleteTaskLocked(t.id)
+}
+
+// Update changes the cgroup of a task whose process runs.
+func (t *fakeTask) Update(context.Context, ...client.UpdateTaskOpts) error {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	t.f.call("taskUpdate")
+	if t.f.tasks[t.id] != t || t.exited {
+		return fmt.Errorf("task %s: %w", t.id, errdefs.ErrNotFound)
+	}
+	return nil
 }
 
 func (t *fakeTask) CloseIO(context.Context, ...client.IOCloserOpts) error { return nil }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/events"
 )
@@ -331,5 +332,42 @@ func TestStopAndRemovePod(t *testing.T) {
 		if left := h.left(c.Config.GetMetadata().GetName()); len(left) > 0 {
 			t.Errorf("left behind: %q", left)
 		}
+	}
+}
+
+// Resource updates of a container racing its exit and a stop: each is
+// applied (stored, and live while the process runs), or refused with
+// FailedPrecondition once the container exited, or NotFound when its
+// task went in between; the status ends with a whole update.
+func TestUpdateResourcesRacesExitAndStop(t *testing.T) {
+	h := newHarness(t)
+	for i := range 10 {
+		c := h.create(t, fmt.Sprintf("app%d", i))
+		h.start(t, c)
+		var wg sync.WaitGroup
+		for j := range 6 {
+			wg.Go(func() {
+				r := &runtime.LinuxContainerResources{CpuShares: int64(2 + j), MemoryLimitInBytes: int64(1<<20 + j)}
+				err := h.m.UpdateResources(context.Background(), c.ID, r)
+				if err != nil && !errdefs.IsFailedPrecondition(err) && !errdefs.IsNotFound(err) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Go(func() { h.exit(c, 0) })
+		wg.Go(func() {
+			if err := h.m.Stop(context.Background(), c.ID, 0); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		waitExited(t, c)
+		if r := c.Status().Resources; r != nil && r.GetMemoryLimitInBytes()-1<<20 != r.GetCpuShares()-2 {
+			t.Errorf("resources mixed from two updates: %v", r)
+		}
+		if err := h.m.UpdateResources(context.Background(), c.ID, &runtime.LinuxContainerResources{CpuShares: 2}); !errdefs.IsFailedPrecondition(err) {
+			t.Errorf("update of an exited container: %v, want FailedPrecondition", err)
+		}
+		h.removeAll(t, c)
 	}
 }

@@ -2,11 +2,15 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/containerd/errdefs"
+	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cricket-cri/cricket/events"
 )
@@ -205,5 +209,66 @@ func TestPauseExitInAnyOrder(t *testing.T) {
 				t.Errorf("left behind: %q", left)
 			}
 		})
+	}
+}
+
+// Resource updates racing a stop, the pause's exit and the removal: each
+// update is recorded whole or refused as NotFound once the pod is gone,
+// and no update writes a checkpoint back after the removal.
+func TestUpdateResourcesRacesStopAndRemove(t *testing.T) {
+	h := newHarness(t, false)
+	for i := range 10 {
+		sb := runPod(t, h, fmt.Sprintf("web%d", i))
+		var wg sync.WaitGroup
+		for j := range 6 {
+			wg.Go(func() {
+				r := &runtime.LinuxContainerResources{CpuShares: int64(2 + j)}
+				if err := h.m.UpdateResources(context.Background(), sb.ID, r, r); err != nil && !errdefs.IsNotFound(err) {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Go(func() { h.m.HandleExit(events.Exit{ContainerID: sb.ID, Status: 137, At: time.Now()}) })
+		wg.Go(func() {
+			if err := h.m.Stop(context.Background(), sb.ID); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if err := h.m.Remove(context.Background(), sb.ID); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		h.published()
+		if left := h.left(sb.Name()); len(left) > 0 {
+			t.Fatalf("left behind: %q", left)
+		}
+	}
+}
+
+// Updates alone: the checkpoint ends with one of them, whole, and the
+// status with the same one.
+func TestConcurrentResourceUpdates(t *testing.T) {
+	h := newHarness(t, false)
+	sb := runPod(t, h, "web")
+	var wg sync.WaitGroup
+	for j := range 10 {
+		wg.Go(func() {
+			o := &runtime.LinuxContainerResources{CpuShares: int64(100 + j)}
+			r := &runtime.LinuxContainerResources{CpuShares: int64(200 + j)}
+			if err := h.m.UpdateResources(context.Background(), sb.ID, o, r); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	o, r := sb.Resources()
+	if r.GetCpuShares()-o.GetCpuShares() != 100 {
+		t.Fatalf("overhead %d and resources %d come from different updates", o.GetCpuShares(), r.GetCpuShares())
+	}
+	back := readRecord(t, sb.file.Path)
+	if bo, br := back.Resources(); bo.GetCpuShares() != o.GetCpuShares() || br.GetCpuShares() != r.GetCpuShares() {
+		t.Fatalf("checkpoint has %d/%d, memory %d/%d", bo.GetCpuShares(), br.GetCpuShares(), o.GetCpuShares(), r.GetCpuShares())
 	}
 }
