@@ -178,6 +178,9 @@ func (f *fakeCtrd) newTask(_ context.Context, ctr client.Container, _ string, _ 
 		return nil, err
 	}
 	id := ctr.ID()
+	if f.containers[id] == nil {
+		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	}
 	if f.tasks[id] != nil {
 		return nil, fmt.Errorf("task %s: %w", id, errdefs.ErrAlreadyExists)
 	}

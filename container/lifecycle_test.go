@@ -371,3 +371,28 @@ func TestUpdateResourcesRacesExitAndStop(t *testing.T) {
 		h.removeAll(t, c)
 	}
 }
+
+// A start racing the container's removal either starts it before the
+// removal (which kills it) or finds it gone; nothing of it is left.
+func TestStartRacesRemove(t *testing.T) {
+	h := newHarness(t)
+	for i := range 20 {
+		c := h.create(t, fmt.Sprintf("app%d", i))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := h.m.Start(context.Background(), c.ID); err != nil && !errdefs.IsNotFound(err) {
+				t.Errorf("Start = %v, want success or NotFound", err)
+			}
+		})
+		wg.Go(func() {
+			if err := h.m.Remove(context.Background(), c.ID); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		h.await(t, events.Deleted)
+		if left := h.left(c.Config.GetMetadata().GetName()); len(left) > 0 {
+			t.Fatalf("left behind: %q", left)
+		}
+	}
+}

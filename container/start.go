@@ -42,6 +42,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 func (m *Manager) startLocked(ctx context.Context, c *Container) (failed bool, _ error) {
 	c.op.Lock()
 	defer c.op.Unlock()
+	if _, err := m.store.Get(c.ID); errdefs.IsNotFound(err) {
+		// Removed while this call waited for the lock: starting it would
+		// make its directory (the FIFOs) again, which nothing removes.
+		return false, fmt.Errorf("container %s was removed: %w", c.ID, errdefs.ErrNotFound)
+	}
 	if st := c.Status(); st.State != StateCreated {
 		return false, fmt.Errorf("container %s is %s; only a created container can be started: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
 	}
