@@ -226,7 +226,21 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	t.Step("checkpoint")
+	// The pod may have begun to stop since Create looked at it: a stop
+	// marks the pod stopping, then lists its containers to stop and remove
+	// them. So the container is listed first and the pod looked at again:
+	// either the stop's list has it, or this finds the pod stopping and
+	// takes it back, undoing the creation. Its lock keeps a stop or
+	// removal that listed it waiting until then (and a removal then finds
+	// it gone).
+	c.op.Lock()
 	m.store.Add(c)
+	if err := acceptsContainers(sb); err != nil {
+		m.store.Remove(c.ID)
+		c.op.Unlock()
+		return fmt.Errorf("create container %q: %w", cfg.GetMetadata().GetName(), err)
+	}
+	c.op.Unlock()
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, Object: c})
 	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
 	m.nriCreated(ctx, sb, c)

@@ -396,3 +396,58 @@ func TestStartRacesRemove(t *testing.T) {
 		}
 	}
 }
+
+// A creation racing its pod's stop and removal either ends in a
+// container that the pod's removal removes, or fails with
+// FailedPrecondition and undoes itself: no container outlives its pod.
+func TestCreateRacesPodRemoval(t *testing.T) {
+	removePod := func(h *harness) {
+		// As the sandbox manager's stop and removal do it.
+		h.sb.StopForTest()
+		if err := h.m.StopPod(context.Background(), "pod1"); err != nil {
+			t.Error(err)
+		}
+		if err := h.m.RemovePod(context.Background(), "pod1"); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Run("pod stopped before the container is listed", func(t *testing.T) {
+		h := newHarness(t)
+		held, release := make(chan struct{}), make(chan struct{})
+		h.m.failAt = func(s string) error {
+			if s == "container" {
+				close(held)
+				<-release
+			}
+			return nil
+		}
+		done := make(chan error, 1)
+		go func() { _, err := h.m.Create(context.Background(), "pod1", ctrConfig("app")); done <- err }()
+		<-held
+		removePod(h)
+		close(release)
+		if err := <-done; !errdefs.IsFailedPrecondition(err) {
+			t.Fatalf("Create = %v, want FailedPrecondition", err)
+		}
+		if left := h.left("app"); len(left) > 0 {
+			t.Errorf("left behind: %q", left)
+		}
+	})
+	t.Run("any order", func(t *testing.T) {
+		for i := range 30 {
+			h := newHarness(t)
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				if _, err := h.m.Create(context.Background(), "pod1", ctrConfig("app")); err != nil && !errdefs.IsFailedPrecondition(err) {
+					t.Errorf("Create = %v", err)
+				}
+			})
+			wg.Go(func() { removePod(h) })
+			wg.Wait()
+			h.published()
+			if left := h.left("app"); len(left) > 0 {
+				t.Fatalf("round %d: left behind: %q", i, left)
+			}
+		}
+	})
+}

@@ -7,3 +7,11 @@ package sandbox
 func ForTest(md Metadata, st Status) *Sandbox {
 	return &Sandbox{Metadata: md, status: st}
 }
+
+// StopForTest marks a sandbox made by ForTest as StopPodSandbox does when
+// it begins: not ready, stopping. Nothing else may call it.
+func (s *Sandbox) StopForTest() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping, s.status.State = true, StateNotReady
+}
