@@ -324,11 +324,26 @@ func (c *fakeContainer) Delete(context.Context, ...client.DeleteOpts) error {
 // call is implemented.
 type fakeTask struct {
 	client.Task
-	f      *fakeCtrd
-	id     string
-	pid    uint32
-	exited bool
-	out    []*os.File
+	f        *fakeCtrd
+	id       string
+	pid      uint32
+	exited   bool
+	code     uint32
+	exitedAt time.Time
+	out      []*os.File
+}
+
+// Status is the process's state, as containerd reads it from the shim.
+func (t *fakeTask) Status(context.Context) (client.Status, error) {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if t.f.tasks[t.id] != t {
+		return client.Status{}, fmt.Errorf("task %s: %w", t.id, errdefs.ErrNotFound)
+	}
+	if t.exited {
+		return client.Status{Status: client.Stopped, ExitStatus: t.code, ExitTime: t.exitedAt}, nil
+	}
+	return client.Status{Status: client.Running}, nil
 }
 
 func (t *fakeTask) ID() string  { return t.id }
@@ -359,6 +374,9 @@ func (t *fakeTask) Kill(_ context.Context, sig syscall.Signal, _ ...client.KillO
 	t.f.call("kill")
 	was := t.exited
 	t.exitLocked()
+	if !was {
+		t.code = 128 + uint32(sig)
+	}
 	exits := t.f.exits
 	t.f.mu.Unlock()
 	if !was && exits != nil {
@@ -392,7 +410,9 @@ func (t *fakeTask) CloseIO(context.Context, ...client.IOCloserOpts) error { retu
 
 // exitLocked ends the process: its output closes. Under f.mu.
 func (t *fakeTask) exitLocked() {
-	t.exited = true
+	if !t.exited {
+		t.exited, t.exitedAt = true, time.Now()
+	}
 	t.closeOutput()
 }
 

@@ -29,14 +29,23 @@ func (h *harness) start(t *testing.T, c *Container) {
 // exit ends c's process with status, as its shim would, and delivers the
 // exit event.
 func (h *harness) exit(c *Container, status uint32) {
-	h.ctrd.mu.Lock()
-	pid := uint32(0)
-	if task := h.ctrd.tasks[c.ID]; task != nil {
-		task.exitLocked()
-		pid = task.pid
-	}
-	h.ctrd.mu.Unlock()
+	pid := h.exitQuietly(c, status)
 	h.m.HandleExit(events.Exit{ContainerID: c.ID, PID: pid, Status: status, At: time.Now()})
+}
+
+// exitQuietly ends c's process with status and returns its PID; the
+// event is lost (as while cricketd reconnects to containerd).
+func (h *harness) exitQuietly(c *Container, status uint32) uint32 {
+	h.ctrd.mu.Lock()
+	defer h.ctrd.mu.Unlock()
+	if task := h.ctrd.tasks[c.ID]; task != nil {
+		if !task.exited {
+			task.code = status
+		}
+		task.exitLocked()
+		return task.pid
+	}
+	return 0
 }
 
 func waitExited(t *testing.T, c *Container) {
@@ -202,6 +211,26 @@ func TestExitInAnyOrder(t *testing.T) {
 			})
 			wg.Wait()
 		}, code: -1},
+		{name: "missed exit, found by a resync", run: func(t *testing.T, h *harness, c *Container) {
+			h.start(t, c)
+			h.exitQuietly(c, 7)
+			h.m.Resync(context.Background())
+		}, code: 7, reason: ReasonError},
+		{name: "resync racing the exit event", run: func(t *testing.T, h *harness, c *Container) {
+			h.start(t, c)
+			pid := h.exitQuietly(c, 7)
+			var wg sync.WaitGroup
+			wg.Go(func() { h.m.Resync(context.Background()) })
+			wg.Go(func() { h.m.HandleExit(events.Exit{ContainerID: c.ID, PID: pid, Status: 7, At: time.Now()}) })
+			wg.Wait()
+		}, code: 7, reason: ReasonError},
+		{name: "resync of a container whose task is gone", run: func(t *testing.T, h *harness, c *Container) {
+			h.start(t, c)
+			h.ctrd.mu.Lock()
+			h.ctrd.deleteTaskLocked(c.ID)
+			h.ctrd.mu.Unlock()
+			h.m.Resync(context.Background())
+		}, code: 255, reason: ReasonError},
 		{name: "exit of a container never started", run: func(t *testing.T, h *harness, c *Container) {
 			h.exit(c, 1)
 		}, code: 1, reason: ReasonError, notStarted: true},

@@ -139,28 +139,29 @@ func TestPauseExitInAnyOrder(t *testing.T) {
 		run  func(t *testing.T, h *harness, sb *Sandbox)
 		// lateTime: the exit may come after the stop finished, and then
 		// its time stays in memory only (HandleExit defers its write to
-		// a stop that is over). Nothing reads the time back.
-		lateTime bool
+		// a stop that is over). noTime: a resync finds the exit without
+		// its time. Nothing reads the time back.
+		lateTime, noTime bool
 	}{
 		{"exit", func(t *testing.T, h *harness, sb *Sandbox) {
 			h.m.HandleExit(exit(sb))
-		}, false},
+		}, false, false},
 		{"exit twice", func(t *testing.T, h *harness, sb *Sandbox) {
 			h.m.HandleExit(exit(sb))
 			h.m.HandleExit(exit(sb))
-		}, false},
+		}, false, false},
 		{"exit during the stop", func(t *testing.T, h *harness, sb *Sandbox) {
 			h.ctl.onStop = func(sb *Sandbox) { h.m.HandleExit(exit(sb)) }
 			if err := h.m.Stop(context.Background(), sb.ID); err != nil {
 				t.Fatal(err)
 			}
-		}, false},
+		}, false, false},
 		{"exit then stop", func(t *testing.T, h *harness, sb *Sandbox) {
 			h.m.HandleExit(exit(sb))
 			if err := h.m.Stop(context.Background(), sb.ID); err != nil {
 				t.Fatal(err)
 			}
-		}, false},
+		}, false, false},
 		{"exit racing the stop", func(t *testing.T, h *harness, sb *Sandbox) {
 			var wg sync.WaitGroup
 			wg.Go(func() { h.m.HandleExit(exit(sb)) })
@@ -170,14 +171,20 @@ func TestPauseExitInAnyOrder(t *testing.T) {
 				}
 			})
 			wg.Wait()
-		}, true},
+		}, true, false},
+		{"missed exit, found by a resync", func(t *testing.T, h *harness, sb *Sandbox) {
+			h.ctl.mu.Lock()
+			delete(h.ctl.running, sb.ID)
+			h.ctl.mu.Unlock()
+			h.m.Resync(context.Background())
+		}, false, true},
 		{"exec exit, then the pause's", func(t *testing.T, h *harness, sb *Sandbox) {
 			h.m.HandleExit(events.Exit{ContainerID: sb.ID, ExecID: "exec1", Status: 1, At: at})
 			if sb.Status().State != StateReady {
 				t.Fatal("an exec's exit made the sandbox not ready")
 			}
 			h.m.HandleExit(exit(sb))
-		}, false},
+		}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, false)
@@ -187,7 +194,7 @@ func TestPauseExitInAnyOrder(t *testing.T) {
 				t.Errorf("events %v, want one Stopped", got)
 			}
 			st := sb.Status()
-			if st.State != StateNotReady || !st.ExitedAt.Equal(at) {
+			if st.State != StateNotReady || (!tc.noTime && !st.ExitedAt.Equal(at)) {
 				t.Errorf("status %+v, want not ready, exited at %v", st, at)
 			}
 			// What the checkpoint says now or once the stop writes it.
@@ -195,7 +202,7 @@ func TestPauseExitInAnyOrder(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rec record
-			if err := readCheckpoint(sb, &rec); err != nil || rec.State != StateNotReady || (!tc.lateTime && !rec.ExitedAt.Equal(at)) {
+			if err := readCheckpoint(sb, &rec); err != nil || rec.State != StateNotReady || (!tc.lateTime && !tc.noTime && !rec.ExitedAt.Equal(at)) {
 				t.Errorf("checkpoint %+v, %v", rec.Status, err)
 			}
 			// After the removal, a late exit finds nothing, and writes no
