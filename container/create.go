@@ -109,6 +109,9 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	}
 	u.Push(func(context.Context) error { charge.Release(); return nil })
 	c.listCharge = charge
+	if err := m.failpoint("budget"); err != nil {
+		return err
+	}
 	// The checkpoint goes first: if cricketd dies half-way, start-up finds
 	// a container still creating and rolls it back.
 	if err := c.update(checkpoint.Requested, nil); err != nil {
@@ -117,6 +120,9 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	t.Step("checkpoint")
 	u.Push(func(context.Context) error { return c.removeCheckpoint() })
 	u.Push(func(context.Context) error { return removeContainerDir(c.Dir) })
+	if err := m.failpoint("checkpoint"); err != nil {
+		return err
+	}
 
 	// The pod's own runtime, as it was created: its containers share its
 	// shim, whatever a reload did to its handler since.
@@ -138,6 +144,9 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	u.Push(func(ctx context.Context) error { return m.unmountImages(m.ctx(ctx), c) })
+	if err := m.failpoint("mounts"); err != nil {
+		return err
+	}
 	nss, err := m.namespaces(sb, cfg)
 	if err != nil {
 		return err
@@ -169,43 +178,47 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	// if there is one), not left for the garbage collection that follows
 	// the lease.
 	u.Push(func(ctx context.Context) error {
-		err := m.client.SnapshotService(m.opts.Snapshotter).Remove(m.ctx(ctx), id)
+		err := m.ctrd.removeSnapshot(m.ctx(ctx), m.opts.Snapshotter, id)
 		if errdefs.IsNotFound(err) {
 			return nil
 		}
 		return err
 	})
 	u.Push(func(ctx context.Context) error { return m.deleteContainerd(m.ctx(ctx), id) })
-	var generated *specs.Spec
 	snapshot := sandbox.WithSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, &c.rootfs)
 	if u := sb.UserNS(); u != nil {
 		snapshot = sandbox.WithRemappedSnapshot(m.opts.Snapshotter, id, img.ChainID, c.ImageName, u)
 	}
 	t.Step("prepare")
-	lctx, done, err := lease.With(ctx, m.client)
+	if err := m.failpoint("prepare"); err != nil {
+		return err
+	}
+	lctx, done, err := m.ctrd.lease(ctx)
 	if err != nil {
 		return err
 	}
 	defer lease.Done(done, &retErr)
 	t.Step("lease")
-	ctr, err := m.client.NewContainer(lctx, id,
+	if err := m.failpoint("lease"); err != nil {
+		return err
+	}
+	ctr, err := m.ctrd.newContainer(lctx, id,
 		snapshot,
 		func(context.Context, *client.Client, *containers.Container) error { t.Step("snapshot"); return nil },
 		client.WithRuntime(rt.Type, rt.Options),
 		// Labels before the spec: withSpec adds garbage collection
 		// references for image mounts to them.
 		client.WithContainerLabels(sandbox.ContainerdLabels(sandbox.KindContainer, sb.ID, cfg.GetLabels())),
-		m.withSpec(sb, c, img, imageMounts, &in, &generated, &u, t),
+		m.withSpec(sb, c, img, imageMounts, &in, &u, t),
 	)
 	if err != nil {
 		return fmt.Errorf("create container %q in sandbox %s: %w", cfg.GetMetadata().GetName(), sb.ID, err)
 	}
-	c.User = generated.Process.User
-	if p := generated.Linux.CgroupsPath; p != cgroupsPath {
-		c.CgroupPath = spec.CgroupFSPath(p) // an NRI plugin moved it
-	}
-	c.ctr, c.snapshotter, c.process, c.noTask = ctr, m.opts.Snapshotter, generated.Process, true
+	c.ctr, c.snapshotter, c.noTask = ctr, m.opts.Snapshotter, true
 	t.Step("container")
+	if err := m.failpoint("container"); err != nil {
+		return err
+	}
 	if err := c.update(checkpoint.Requested, func(s *Status) bool {
 		s.Creating, s.Resources = false, cfg.GetLinux().GetResources()
 		return true
@@ -213,7 +226,21 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		return err
 	}
 	t.Step("checkpoint")
+	// The pod may have begun to stop since Create looked at it: a stop
+	// marks the pod stopping, then lists its containers to stop and remove
+	// them. So the container is listed first and the pod looked at again:
+	// either the stop's list has it, or this finds the pod stopping and
+	// takes it back, undoing the creation. Its lock keeps a stop or
+	// removal that listed it waiting until then (and a removal then finds
+	// it gone).
+	c.op.Lock()
 	m.store.Add(c)
+	if err := acceptsContainers(sb); err != nil {
+		m.store.Remove(c.ID)
+		c.op.Unlock()
+		return fmt.Errorf("create container %q: %w", cfg.GetMetadata().GetName(), err)
+	}
+	c.op.Unlock()
 	m.opts.Events.Publish(events.Lifecycle{ID: id, SandboxID: sb.ID, Kind: events.Created, Object: c})
 	m.opts.Log.Info("container created", "container", id, "name", cfg.GetMetadata().GetName(), "sandbox", sb.ID, "image", c.ImageName)
 	m.nriCreated(ctx, sb, c)
@@ -222,8 +249,9 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 
 // withSpec generates the spec once the snapshot exists (user and group
 // lookups read the image's /etc/passwd and /etc/group from it), has NRI
-// plugins adjust it, and keeps it for the caller.
-func (m *Manager) withSpec(sb *sandbox.Sandbox, c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, out **specs.Spec, u *undo.Stack, t *steps.Timer) client.NewContainerOpts {
+// plugins adjust it, and keeps on c what the container's metadata takes
+// from it.
+func (m *Manager) withSpec(sb *sandbox.Sandbox, c *Container, img *image.Image, ims []*imageMount, in *spec.ContainerInput, u *undo.Stack, t *steps.Timer) client.NewContainerOpts {
 	return func(ctx context.Context, cl *client.Client, ctr *containers.Container) error {
 		sn := cl.SnapshotService(ctr.Snapshotter)
 		rootfs := func() ([]mount.Mount, error) { return sn.Mounts(ctx, ctr.SnapshotKey) }
@@ -251,7 +279,10 @@ func (m *Manager) withSpec(sb *sandbox.Sandbox, c *Container, img *image.Image, 
 			return err
 		}
 		t.Step("spec")
-		*out = s
+		c.User, c.process = s.Process.User, s.Process
+		if p := s.Linux.CgroupsPath; p != in.CgroupsPath {
+			c.CgroupPath = spec.CgroupFSPath(p) // an NRI plugin moved it
+		}
 		if err := client.WithSpec(s)(ctx, cl, ctr); err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/cgroup"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
-	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
 )
@@ -48,9 +47,27 @@ func (m *Manager) HandleExit(e events.Exit) {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	// The exit is claimed here, in the order the reports come: a second
+	// report (the task's deletion, a duplicate) that follows at once must
+	// not win over it by being scheduled first.
+	if !c.claimFinish() {
+		return
+	}
 	// Off the event goroutine: deleting the task and draining output take
 	// time, and other containers' events must not wait for it.
-	go m.finish(c, int32(e.Status), at)
+	go m.finishClaimed(c, int32(e.Status), at)
+}
+
+// claimFinish reports whether the caller is the first to record c's exit
+// (see finish), and marks it claimed.
+func (c *Container) claimFinish() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finishing {
+		return false
+	}
+	c.finishing = true
+	return true
 }
 
 // deleteExitedTask deletes the task of a container whose init process has
@@ -98,7 +115,7 @@ func (m *Manager) killAndDeleteTask(ctx context.Context, task client.Task) error
 // deleteTask deletes the exited task of containerd container id by ID
 // (see ctrtask.Delete). A missing task is an errdefs NotFound error.
 func (m *Manager) deleteTask(ctx context.Context, id string) error {
-	return ctrtask.Delete(ctx, m.client.TaskService(), id)
+	return m.ctrd.deleteTask(ctx, id)
 }
 
 // cgroupEmpty reports whether the cgroup at path (cgroupfs, relative to the
@@ -127,13 +144,13 @@ func (m *Manager) HandleOOM(containerID string) {
 // gone) is the one kept, and later ones return at once; wait for
 // c.exited.
 func (m *Manager) finish(c *Container, status int32, at time.Time) {
-	c.mu.Lock()
-	if c.finishing {
-		c.mu.Unlock()
-		return
+	if c.claimFinish() {
+		m.finishClaimed(c, status, at)
 	}
-	c.finishing = true
-	c.mu.Unlock()
+}
+
+// finishClaimed is finish once the caller claimed the exit.
+func (m *Manager) finishClaimed(c *Container, status int32, at time.Time) {
 	t := steps.Start("finish")
 	defer t.Done(m.opts.Log, "container", c.ID)
 	ctx, cancel := context.WithTimeout(m.ctx(context.Background()), time.Minute)
@@ -192,8 +209,8 @@ func (m *Manager) Resync(ctx context.Context) {
 			continue
 		}
 		code, at, exited := m.taskExit(ctx, c.ID)
-		if exited {
-			go m.finish(c, code, at)
+		if exited && c.claimFinish() {
+			go m.finishClaimed(c, code, at)
 		}
 	}
 }
@@ -201,7 +218,7 @@ func (m *Manager) Resync(ctx context.Context) {
 // taskExit reports whether a container's task has exited (or is gone) and
 // how.
 func (m *Manager) taskExit(ctx context.Context, id string) (int32, time.Time, bool) {
-	ctr, err := m.client.LoadContainer(ctx, id)
+	ctr, err := m.ctrd.loadContainer(ctx, id)
 	if err != nil {
 		return 255, time.Now(), errdefs.IsNotFound(err)
 	}

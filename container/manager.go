@@ -46,8 +46,9 @@ type Options struct {
 type Manager struct {
 	opts      Options
 	client    *client.Client
-	images    *image.Service
-	sandboxes *sandbox.Manager
+	ctrd      containerdOps
+	images    imageGetter
+	sandboxes pods
 	store     store
 	names     reserve.Names
 	layers    layerCache
@@ -55,11 +56,14 @@ type Manager struct {
 	// recoverySem bounds the exits found at start-up finished at once
 	// (see finishRecovered).
 	recoverySem chan struct{}
+	// failAt injects failures into creations in unit tests (see
+	// failpoint); nil otherwise.
+	failAt func(step string) error
 }
 
 // New returns a container Manager and registers it with the sandboxes.
 func New(c *client.Client, images *image.Service, sandboxes *sandbox.Manager, opts Options) *Manager {
-	m := &Manager{opts: opts, client: c, images: images, sandboxes: sandboxes, store: newStore(),
+	m := &Manager{opts: opts, client: c, ctrd: clientOps{c}, images: images, sandboxes: sandboxes, store: newStore(),
 		recoverySem: make(chan struct{}, recoveryFinishers)}
 	sandboxes.SetContainers(m)
 	return m
@@ -88,7 +92,7 @@ func (m *Manager) containerd(ctx context.Context, c *Container) (client.Containe
 	if ctr != nil {
 		return ctr, nil
 	}
-	return m.client.LoadContainer(ctx, c.ID)
+	return m.ctrd.loadContainer(ctx, c.ID)
 }
 
 // containerdTask returns the container's task: the handle kept from its

@@ -13,7 +13,6 @@ import (
 	"github.com/cricket-cri/cricket/crilog"
 	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
-	"github.com/cricket-cri/cricket/internal/ctrtask"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
 )
@@ -43,6 +42,11 @@ func (m *Manager) Start(ctx context.Context, id string) error {
 func (m *Manager) startLocked(ctx context.Context, c *Container) (failed bool, _ error) {
 	c.op.Lock()
 	defer c.op.Unlock()
+	if _, err := m.store.Get(c.ID); errdefs.IsNotFound(err) {
+		// Removed while this call waited for the lock: starting it would
+		// make its directory (the FIFOs) again, which nothing removes.
+		return false, fmt.Errorf("container %s was removed: %w", c.ID, errdefs.ErrNotFound)
+	}
 	if st := c.Status(); st.State != StateCreated {
 		return false, fmt.Errorf("container %s is %s; only a created container can be started: %w", c.ID, st.State, errdefs.ErrFailedPrecondition)
 	}
@@ -165,7 +169,7 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 	c.mu.Unlock()
 	var task client.Task
 	if snapshotter != "" {
-		task, err = ctrtask.Create(ctx, m.client, ctr, snapshotter, rootfs, taskIO{io.config()})
+		task, err = m.ctrd.newTask(ctx, ctr, snapshotter, rootfs, taskIO{io.config()})
 	} else {
 		// Created before a restart of cricketd: the container's record
 		// says where its rootfs is.

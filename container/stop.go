@@ -214,7 +214,7 @@ func (m *Manager) removeFiles(ctx context.Context, c *Container) error {
 // deleteContainerd deletes a container's task, containerd container and
 // snapshot; missing ones are fine.
 func (m *Manager) deleteContainerd(ctx context.Context, id string) error {
-	ctr, err := m.client.LoadContainer(ctx, id)
+	ctr, err := m.ctrd.loadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
@@ -254,7 +254,7 @@ func (m *Manager) deleteStopped(ctx context.Context, c *Container) error {
 	// still there) and removing it again removes what is left.
 	snap := make(chan error, 1)
 	go func() {
-		err := m.client.SnapshotService(snapshotter).Remove(ctx, c.ID)
+		err := m.ctrd.removeSnapshot(ctx, snapshotter, c.ID)
 		if err != nil && !errdefs.IsNotFound(err) {
 			err = fmt.Errorf("remove snapshot of container %s: %w", c.ID, err)
 		} else {
@@ -262,7 +262,7 @@ func (m *Manager) deleteStopped(ctx context.Context, c *Container) error {
 		}
 		snap <- err
 	}()
-	err := m.client.ContainerService().Delete(ctx, c.ID)
+	err := m.ctrd.deleteRecord(ctx, c.ID)
 	if err != nil && !errdefs.IsNotFound(err) {
 		err = fmt.Errorf("delete container %s: %w", c.ID, err)
 	} else {

@@ -59,14 +59,17 @@ type Options struct {
 type Manager struct {
 	opts    Options
 	client  *client.Client
-	images  *image.Service
-	network *network.Manager
+	images  imageEnsurer
+	network podNetwork
 	// pause and pinned hold sandboxes' namespaces; controllerOf picks.
 	pause      controller
 	pinned     controller
 	store      store
 	names      reserve.Names
 	containers PodContainers
+	// failAt injects failures into creations in unit tests (see
+	// failpoint); nil otherwise.
+	failAt func(step string) error
 }
 
 // New returns a sandbox Manager. Call SetContainers before serving.

@@ -84,6 +84,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	}
 	u.Push(func(context.Context) error { charge.Release(); return nil })
 	sb.listCharge = charge
+	if err := m.failpoint("budget"); err != nil {
+		return err
+	}
 
 	var img *image.Image
 	if !sb.Pinned {
@@ -93,6 +96,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		}
 		sb.Image = img.ID
 		t.Step("image")
+		if err := m.failpoint("image"); err != nil {
+			return err
+		}
 	}
 
 	// The checkpoint goes first: if cricketd dies half-way, start-up
@@ -102,6 +108,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	}
 	u.Push(func(context.Context) error { return sb.removeCheckpoint() })
 	t.Step("checkpoint")
+	if err := m.failpoint("checkpoint"); err != nil {
+		return err
+	}
 
 	u.Push(func(context.Context) error { return removeFiles(sb) })
 	if err := writeFiles(sb); err != nil {
@@ -116,6 +125,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		}
 	}
 	t.Step("files")
+	if err := m.failpoint("files"); err != nil {
+		return err
+	}
 
 	// Usually cricket creates the pod's network namespace and the pause
 	// container joins it. A pod in its own user namespace needs a network
@@ -128,8 +140,10 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 	createHolder := func() error {
 		u.Push(func(ctx context.Context) error { return m.controllerOf(sb).Delete(m.ctx(ctx), sb) })
 		var err error
-		pid, err = m.controllerOf(sb).Create(ctx, sb, img)
-		return err
+		if pid, err = m.controllerOf(sb).Create(ctx, sb, img); err != nil {
+			return err
+		}
+		return m.failpoint("holder")
 	}
 	usernsNet := sb.UserNS() != nil && !sb.HostNetwork()
 	if usernsNet {
@@ -150,6 +164,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			return err
 		}
 		t.Step("netns")
+		if err := m.failpoint("netns"); err != nil {
+			return err
+		}
 		// Detach is pushed before Attach: a plugin chain that fails half
 		// way may still hold an address.
 		u.Push(func(ctx context.Context) error { return m.network.Detach(ctx, m.networkPod(sb)) })
@@ -187,6 +204,9 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 			s.IP, s.AdditionalIPs, s.CNIResult, s.NetAttached = att.IP, att.AdditionalIPs, att.CNIResult, true
 			return true
 		})
+		if err := m.failpoint("network"); err != nil {
+			return err
+		}
 		if netFirst {
 			if err := createHolder(); err != nil {
 				return err
@@ -202,14 +222,23 @@ func (m *Manager) create(ctx context.Context, id string, cfg *runtime.PodSandbox
 		}
 	}
 	t.Step("hosts")
+	if err := m.failpoint("hosts"); err != nil {
+		return err
+	}
 	if err := m.controllerOf(sb).Start(ctx, sb); err != nil {
 		return err
 	}
 	t.Step("pause-start")
+	if err := m.failpoint("start"); err != nil {
+		return err
+	}
 	// Ready for NRI plugins to see, written once they had their say.
 	sb.update(checkpoint.Deferred, func(s *Status) bool { s.PID, s.State = pid, StateReady; return true })
 	if err := m.nriRun(ctx, sb, &u); err != nil {
 		return fmt.Errorf("sandbox %s: %w", id, err)
+	}
+	if err := m.failpoint("nri"); err != nil {
+		return err
 	}
 	if err := sb.update(checkpoint.Requested, func(s *Status) bool { s.Creating = false; return true }); err != nil {
 		return err
