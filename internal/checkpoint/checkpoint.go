@@ -36,10 +36,15 @@ func write(path string, v any, sync bool) error {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
+	pattern := "." + filepath.Base(path) + ".*"
+	tmp, err := os.CreateTemp(dir, pattern)
+	if errors.Is(err, os.ErrNotExist) {
+		// The directory is made on first use only: most writes replace
+		// a checkpoint, and MkdirAll's walk would cost each of them.
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			tmp, err = os.CreateTemp(dir, pattern)
+		}
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}

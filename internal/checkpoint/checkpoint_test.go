@@ -71,3 +71,23 @@ func TestReadDirSkipsAndRemovesWhatItCannotUse(t *testing.T) {
 		t.Errorf("left in dir: %v (the torn checkpoint and the temporary should be gone)", names)
 	}
 }
+
+// A write makes the directories it needs, the first time and after they
+// were removed.
+func TestWriteMakesItsDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path := filepath.Join(dir, "x.json")
+	for i := range 2 {
+		if err := Write(path, map[string]int{"n": i}); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		var got map[string]int
+		if err := Read(path, &got); err != nil || got["n"] != i {
+			t.Fatalf("read %d: %v, %v", i, got, err)
+		}
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("directory: %v, %v", fi, err)
+		}
+		os.RemoveAll(filepath.Dir(dir))
+	}
+}
