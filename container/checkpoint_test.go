@@ -27,7 +27,7 @@ func readRecord(t *testing.T, path string) *Container {
 	if err := checkpoint.Read(path, &rec); err != nil {
 		t.Fatal(err)
 	}
-	c, err := rec.container(path)
+	c, err := rec.container(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/listbudget"
 )
@@ -111,6 +112,12 @@ type Container struct {
 	noTask bool
 	// process is the container's OCI process spec, the template of execs.
 	process *specs.Process
+	// events receives the container's Started and Stopped events, which
+	// update publishes in the critical section that changes the state: a
+	// Started never follows the Stopped of a process that exited at once,
+	// and a Stopped never follows the Deleted of a removal that waited
+	// for the exit (c.exited is closed after it).
+	broker *events.Broker
 	// spec is the runtime spec as containerd stores it (JSON), for the
 	// verbose status: kept from the creation or last update, or read once
 	// (nil until then, e.g. after a restart).
@@ -192,7 +199,12 @@ func (c *Container) update(how checkpoint.Change, fn func(*Status) bool) error {
 		}
 		return c.file.Write(&record{Metadata: c.Metadata, Status: s, Config: cfg, Resources: res})
 	}, fn)
-	if was != StateExited && c.status.State == StateExited {
+	switch now := c.status.State; {
+	case was == now:
+	case now == StateRunning:
+		c.broker.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, Object: c})
+	case now == StateExited:
+		c.broker.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 		close(c.exited)
 	}
 	return err
@@ -224,8 +236,8 @@ type record struct {
 }
 
 // container is the container a checkpoint at path describes.
-func (r *record) container(path string) (*Container, error) {
-	c := &Container{Metadata: r.Metadata, status: r.Status, file: checkpoint.File{Path: path}, exited: make(chan struct{})}
+func (r *record) container(path string, evs *events.Broker) (*Container, error) {
+	c := &Container{Metadata: r.Metadata, status: r.Status, file: checkpoint.File{Path: path}, exited: make(chan struct{}), broker: evs}
 	c.Config = &runtime.ContainerConfig{}
 	if err := proto.Unmarshal(r.Config, c.Config); err != nil {
 		return nil, fmt.Errorf("container %s: decode config: %w", r.ID, err)

@@ -42,7 +42,7 @@ func TestDiscardAfterCrashAtEachStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, rec := range recs {
-				c, err := rec.Value.container(rec.Path)
+				c, err := rec.Value.container(rec.Path, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

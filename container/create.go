@@ -85,6 +85,7 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 		status: Status{Creating: true, State: StateCreated},
 		file:   checkpoint.File{Path: m.checkpointPath(id)},
 		exited: make(chan struct{}),
+		broker: m.opts.Events,
 	}
 	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
 		c.LogDir = sb.Config.GetLogDirectory()

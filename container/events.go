@@ -196,7 +196,6 @@ func (m *Manager) finishClaimed(c *Container, status int32, at time.Time) {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
 	t.Step("checkpoint")
-	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 	m.opts.Log.Info("container exited", "container", c.ID, "exit_code", status, "reason", c.Status().Reason)
 	m.nriExited(c)
 }

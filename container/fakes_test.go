@@ -569,8 +569,8 @@ func (h *harness) leases() int {
 
 // await drains events until it has seen want (in any order, with any
 // others between), or gives up after a while; it returns all it drained.
-// An exit's Stopped event follows the exit's record, which is what Stop
-// waits for: it may come after Stop returned.
+// An exit's Stopped event is published with the exit's record, which is
+// what Stop waits for.
 func (h *harness) await(t *testing.T, want ...events.Kind) []events.Kind {
 	t.Helper()
 	var got []events.Kind

@@ -35,7 +35,7 @@ func (m *Manager) Recover(ctx context.Context) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, recoveryFinishers)
 	for _, rec := range recs {
-		c, err := rec.Value.container(m.checkpointPath(rec.Value.ID))
+		c, err := rec.Value.container(m.checkpointPath(rec.Value.ID), m.opts.Events)
 		if err != nil {
 			m.opts.Log.Error("undecodable container checkpoint; removing it", "path", rec.Path, "error", err)
 			os.Remove(rec.Path)

@@ -11,7 +11,6 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/crilog"
-	"github.com/cricket-cri/cricket/events"
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/steps"
 	"github.com/cricket-cri/cricket/internal/taskerr"
@@ -90,9 +89,6 @@ func (m *Manager) startLocked(ctx context.Context, c *Container) (failed bool, _
 		})
 		if perr != nil {
 			m.opts.Log.Error("checkpoint container", "container", c.ID, "error", perr)
-		}
-		if failed {
-			m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Stopped, Object: c})
 		}
 		return failed, err
 	}
@@ -220,7 +216,6 @@ func (m *Manager) start(ctx context.Context, c *Container) (retErr error) {
 		m.opts.Log.Error("checkpoint container", "container", c.ID, "error", err)
 	}
 	t.Step("checkpoint")
-	m.opts.Events.Publish(events.Lifecycle{ID: c.ID, SandboxID: c.SandboxID, Kind: events.Started, Object: c})
 	m.opts.Log.Info("container started", "container", c.ID, "pid", task.Pid())
 	return nil
 }
