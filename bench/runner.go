@@ -64,11 +64,19 @@ type Options struct {
 	// calls to each life cycle, after the plain ones (kubelet makes only
 	// plain ones; crictl inspect and critest's benchmark verbose ones).
 	VerboseStatus bool
+	// CPUPerOp adds the mean CPU time the endpoint's processes spent
+	// during each operation of the sequential cycle (from its start to
+	// its end: work a call leaves running in the background counts in the
+	// next one). /proc's clock ticks are coarse for one call; their mean
+	// over many is not.
+	CPUPerOp bool
 }
 
 // Report is a run's measurements.
 type Report struct {
-	result    *result
+	result *result
+	// cpuOps: the endpoints' CPU time per operation (Options.CPUPerOp).
+	cpuOps    *result
 	endpoints []string
 	resources map[string]*usage
 	// pullOnly: a pull benchmark's report (RunPull).
@@ -93,6 +101,9 @@ type usage struct {
 // that a noisy machine slows all of them alike.
 func Run(ctx context.Context, o Options, eps ...*Endpoint) (*Report, error) {
 	rep := &Report{result: newResult(), resources: map[string]*usage{}}
+	if o.CPUPerOp {
+		rep.cpuOps = newResult()
+	}
 	for _, e := range eps {
 		rep.endpoints = append(rep.endpoints, e.Name)
 		rep.resources[e.Name] = &usage{}
@@ -100,7 +111,7 @@ func Run(ctx context.Context, o Options, eps ...*Endpoint) (*Report, error) {
 			return nil, fmt.Errorf("%s: pull %s: %w", e.Name, o.Image, err)
 		}
 		// Warm up: the first pod pulls the sandbox image and starts caches.
-		if err := cycle(ctx, o, e, newResult(), "warmup"); err != nil {
+		if err := cycle(ctx, o, e, newResult(), nil, "warmup"); err != nil {
 			return nil, fmt.Errorf("%s: warm-up: %w", e.Name, err)
 		}
 	}
@@ -115,7 +126,7 @@ func Run(ctx context.Context, o Options, eps ...*Endpoint) (*Report, error) {
 	for i := range o.Iterations {
 		for _, e := range eps {
 			progress(o.Progress, "sequential %d/%d on %s", i+1, o.Iterations, e.Name)
-			if err := cycle(ctx, o, e, rep.result, strconv.Itoa(i)); err != nil {
+			if err := cycle(ctx, o, e, rep.result, rep.cpuOps, strconv.Itoa(i)); err != nil {
 				return nil, fmt.Errorf("%s: %w", e.Name, err)
 			}
 		}
@@ -148,14 +159,22 @@ func Run(ctx context.Context, o Options, eps ...*Endpoint) (*Report, error) {
 }
 
 // cycle runs one pod's life: sandbox, one container, exec, and teardown,
-// timing every call.
-func cycle(ctx context.Context, o Options, e *Endpoint, r *result, tag string) error {
+// timing every call, and adding to cpu (if not nil) the CPU time the
+// endpoint spent during each.
+func cycle(ctx context.Context, o Options, e *Endpoint, r, cpu *result, tag string) error {
 	name := fmt.Sprintf("bench-%s-%s", e.Name, tag)
 	pod := podConfig(o, name)
 	timed := func(op string, f func() error) error {
+		var cpu0 time.Duration
+		if cpu != nil {
+			cpu0 = cpuTime(e.PIDs)
+		}
 		start := time.Now()
 		err := f()
 		r.add(e.Name, op, time.Since(start))
+		if cpu != nil {
+			cpu.add(e.Name, op, cpuTime(e.PIDs)-cpu0)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
@@ -331,6 +350,10 @@ var kubeletNamespaces = &runtime.NamespaceOption{Pid: runtime.NamespaceMode_CONT
 func (r *Report) Print(w io.Writer) {
 	r.result.print(w, r.endpoints)
 	fmt.Fprintln(w)
+	if r.cpuOps != nil {
+		r.cpuOps.printMeans(w, "CPU per operation", r.endpoints)
+		fmt.Fprintln(w)
+	}
 	if r.pullOnly {
 		for _, e := range r.endpoints {
 			fmt.Fprintf(w, "%s: daemon CPU per pull step %s\n", e, ms(r.resources[e].pullCPU))

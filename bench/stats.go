@@ -24,6 +24,17 @@ func (s samples) percentile(p float64) time.Duration {
 
 func (s samples) median() time.Duration { return s.percentile(0.5) }
 
+func (s samples) mean() time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	return sum / time.Duration(len(s))
+}
+
 // result holds every endpoint's samples per operation, in the order the
 // operations were first seen.
 type result struct {
@@ -70,6 +81,40 @@ func (r *result) print(w io.Writer, endpoints []string) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// printMeans writes a table of the means per endpoint and, with two
+// endpoints, their ratio (first/second), with a total row.
+func (r *result) printMeans(w io.Writer, title string, endpoints []string) {
+	head := fmt.Sprintf("%-26s", title)
+	for _, e := range endpoints {
+		head += fmt.Sprintf(" | %-12s", e+" mean")
+	}
+	if len(endpoints) == 2 {
+		head += fmt.Sprintf(" | %s/%s", endpoints[0], endpoints[1])
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, strings.Repeat("-", len(head)))
+	total := make([]time.Duration, len(endpoints))
+	row := func(name string, v []time.Duration) {
+		line := fmt.Sprintf("%-26s", name)
+		for _, d := range v {
+			line += fmt.Sprintf(" | %-12s", ms(d))
+		}
+		if len(v) == 2 && v[1] > 0 {
+			line += fmt.Sprintf(" | %.2f", float64(v[0])/float64(v[1]))
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, op := range r.ops {
+		v := make([]time.Duration, len(endpoints))
+		for i, e := range endpoints {
+			v[i] = r.data[op][e].mean()
+			total[i] += v[i]
+		}
+		row(op, v)
+	}
+	row("total", total)
 }
 
 // ratio is the median of endpoint a over endpoint b for op.

@@ -25,6 +25,8 @@ import (
 
 var pullOnlyFlag *string
 
+var cpuPerOpFlag = flag.Bool("cpu-per-op", false, "also report the daemons' CPU time per operation of the sequential life cycle")
+
 func main() {
 	var (
 		selfHost  = flag.Bool("self-host", false, "start a registry, containerd and cricketd (and, with -compare, containerd's CRI plugin) for the run")
@@ -117,7 +119,7 @@ func run(ctx context.Context, selfHost bool, cricketd string, compare bool, netw
 	if pull {
 		rep, err = bench.RunPull(ctx, bench.PullOptions{Rounds: rounds, Progress: os.Stderr}, scenarios, eps...)
 	} else {
-		rep, err = bench.Run(ctx, bench.Options{Iterations: n, Parallel: parallel, Rounds: rounds, Image: image, LogDir: logDir, Progress: os.Stderr, VerboseStatus: verbose}, eps...)
+		rep, err = bench.Run(ctx, bench.Options{Iterations: n, Parallel: parallel, Rounds: rounds, Image: image, LogDir: logDir, Progress: os.Stderr, VerboseStatus: verbose, CPUPerOp: *cpuPerOpFlag}, eps...)
 	}
 	if err != nil {
 		return err
