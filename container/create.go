@@ -194,12 +194,21 @@ func (m *Manager) create(ctx context.Context, id, key string, sb *sandbox.Sandbo
 	if err := m.failpoint("prepare"); err != nil {
 		return err
 	}
-	lctx, done, err := m.ctrd.lease(ctx)
-	if err != nil {
-		return err
+	lctx := ctx
+	if len(imageMounts) > 0 || sb.UserNS() != nil {
+		// Image mounts' views and a user namespace's remapped image copy
+		// are made unreferenced first: the lease keeps them from the
+		// garbage collector until the record references them. The
+		// container's own snapshot is a root of its own (see
+		// sandbox.WithSnapshot) and needs none.
+		var done func()
+		var err error
+		if lctx, done, err = m.ctrd.lease(ctx); err != nil {
+			return err
+		}
+		defer lease.Done(done, &retErr)
+		t.Step("lease")
 	}
-	defer lease.Done(done, &retErr)
-	t.Step("lease")
 	if err := m.failpoint("lease"); err != nil {
 		return err
 	}

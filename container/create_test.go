@@ -34,6 +34,10 @@ func TestCreateFailureAtEachStepLeavesNothing(t *testing.T) {
 	if st := c.Status(); st.State != StateCreated || st.Creating {
 		t.Fatalf("created container: %+v", st)
 	}
+	// Its snapshot is a garbage collection root of its own: no lease.
+	if n := h.ctrd.count("lease"); n != 0 {
+		t.Errorf("a container without image mounts took %d leases, want none", n)
+	}
 	if err := h.m.Remove(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +58,11 @@ func TestCreateFailureAtEachStepLeavesNothing(t *testing.T) {
 		{name: "recursive read-only mount unsupported", cfg: func(c *runtime.ContainerConfig) {
 			c.Mounts = []*runtime.Mount{{ContainerPath: "/data", HostPath: "/tmp", Readonly: true, RecursiveReadOnly: true}}
 		}, want: errdefs.IsInvalidArgument},
-		{name: "lease", set: func(h *harness) { h.ctrd.fail["lease"] = errInjected }},
+		// Only a container with image mounts (or in a user namespace)
+		// takes a lease.
+		{name: "lease", set: func(h *harness) { h.ctrd.fail["lease"] = errInjected }, cfg: func(c *runtime.ContainerConfig) {
+			c.Mounts = []*runtime.Mount{{ContainerPath: "/data", Image: &runtime.ImageSpec{Image: "busybox"}}}
+		}},
 		{name: "container before its snapshot", set: func(h *harness) { h.ctrd.fail["newContainer"] = errInjected }},
 		{name: "container after its snapshot", set: func(h *harness) {
 			h.ctrd.fail["newContainer"], h.ctrd.snapshotThenFail = errInjected, true

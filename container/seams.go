@@ -82,7 +82,7 @@ func (o clientOps) lease(ctx context.Context) (context.Context, func(), error) {
 }
 
 func (o clientOps) newContainer(ctx context.Context, id string, opts ...client.NewContainerOpts) (client.Container, error) {
-	return o.c.NewContainer(ctx, id, opts...)
+	return lease.NewContainer(ctx, o.c, id, opts...)
 }
 
 func (o clientOps) loadContainer(ctx context.Context, id string) (client.Container, error) {

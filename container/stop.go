@@ -216,6 +216,12 @@ func (m *Manager) removeFiles(ctx context.Context, c *Container) error {
 func (m *Manager) deleteContainerd(ctx context.Context, id string) error {
 	ctr, err := m.ctrd.loadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
+		// A creation cut off before the record (by a failure or a
+		// crash) may have prepared the snapshot, a root of its own
+		// (see sandbox.WithSnapshot): it goes by its key.
+		if err := m.ctrd.removeSnapshot(ctx, m.opts.Snapshotter, id); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove snapshot of container %s: %w", id, err)
+		}
 		return nil
 	}
 	if err != nil {

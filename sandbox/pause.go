@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 
 	"github.com/cricket-cri/cricket/image"
@@ -52,11 +53,17 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	if u := sb.UserNS(); u != nil {
 		snapshot = WithRemappedSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), u)
 	}
-	ctx, done, err := lease.With(ctx, m.client)
-	if err != nil {
-		return 0, err
+	if sb.UserNS() != nil {
+		// The remapped copy of the image is made unreferenced first: the
+		// lease keeps it from the garbage collector until the record
+		// references it (WithSnapshot's root label does this otherwise).
+		lctx, done, err := lease.With(ctx, m.client)
+		if err != nil {
+			return 0, err
+		}
+		defer lease.Done(done, &retErr)
+		ctx = lctx
 	}
-	defer lease.Done(done, &retErr)
 	t := steps.Start("pause-create")
 	defer t.Done(m.opts.Log, "sandbox", sb.ID)
 	if m.spawnPauseShim(sb, rt) {
@@ -70,7 +77,7 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	}
 	t.Step("shim")
 	var storedSpec []byte
-	ctr, err := m.client.NewContainer(ctx, sb.ID,
+	ctr, err := lease.NewContainer(ctx, m.client, sb.ID,
 		snapshot,
 		client.WithRuntime(rt.Type, rt.Options),
 		client.WithNewSpec(specOpts...),
@@ -155,6 +162,12 @@ func (p *pauseController) Delete(ctx context.Context, sb *Sandbox) error {
 	}
 	ctr, err := p.m.client.LoadContainer(ctx, sb.ID)
 	if errdefs.IsNotFound(err) {
+		// A creation cut off before the record (by a failure or a
+		// crash) may have prepared the snapshot, a root of its own
+		// (see WithSnapshot): it goes by its key.
+		if err := p.m.client.SnapshotService(p.m.opts.Snapshotter).Remove(ctx, sb.ID); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove pause snapshot of sandbox %s: %w", sb.ID, err)
+		}
 		return nil
 	}
 	if err != nil {
@@ -217,9 +230,16 @@ func killAndWait(ctx context.Context, task client.Task, what string) error {
 // top layer. It uses the image's chain ID directly, saving the image
 // lookups that client.WithNewSnapshot makes. The snapshot's mounts are
 // kept in rootfs (if not nil): the task's creation needs no call for them.
+//
+// The snapshot is a garbage collection root of its own (RootLabel), so
+// that it survives the moment before the container's record references
+// it without an operation lease: a lease is two more containerd calls and
+// two more database commits for every pod and container. The root is
+// removed by key with its container, and after a crash by recovery (which
+// removes it by key even when containerd has no record of the container).
 func WithSnapshot(snapshotter, key, chainID, imageName string, rootfs *[]mount.Mount) client.NewContainerOpts {
 	return func(ctx context.Context, c *client.Client, ctr *containers.Container) error {
-		ms, err := c.SnapshotService(snapshotter).Prepare(ctx, key, chainID)
+		ms, err := c.SnapshotService(snapshotter).Prepare(ctx, key, chainID, snapshots.WithLabels(RootLabel()))
 		if err != nil {
 			return fmt.Errorf("prepare snapshot %s on %s: %w", key, chainID, err)
 		}
@@ -229,6 +249,12 @@ func WithSnapshot(snapshotter, key, chainID, imageName string, rootfs *[]mount.M
 		ctr.Snapshotter, ctr.SnapshotKey, ctr.Image = snapshotter, key, imageName
 		return nil
 	}
+}
+
+// RootLabel marks a snapshot as a root for containerd's garbage collector
+// (the value is when; containerd reads only the key).
+func RootLabel() map[string]string {
+	return map[string]string{"containerd.io/gc.root": time.Now().UTC().Format(time.RFC3339)}
 }
 
 func (p *pauseController) Running(ctx context.Context, sb *Sandbox) (bool, error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
 )
@@ -64,4 +65,22 @@ func Done(done func(), failed *error) {
 		return
 	}
 	go done()
+}
+
+// NewContainer is the client's NewContainer without the lease it creates
+// when ctx holds none (two containerd calls and two database commits):
+// cricket's containers either get their snapshot from an option that
+// protects it otherwise (sandbox.WithSnapshot) or are created under With.
+// The options run on ctx, with its lease if it has one; the record's
+// creation carries an empty lease ID, which only tells the client that
+// there is one (containerd's container store ignores leases).
+func NewContainer(ctx context.Context, c *client.Client, id string, opts ...client.NewContainerOpts) (client.Container, error) {
+	if _, ok := leases.FromContext(ctx); ok {
+		return c.NewContainer(ctx, id, opts...)
+	}
+	onCtx := make([]client.NewContainerOpts, len(opts))
+	for i, o := range opts {
+		onCtx[i] = func(_ context.Context, c *client.Client, ctr *containers.Container) error { return o(ctx, c, ctr) }
+	}
+	return c.NewContainer(leases.WithLease(ctx, ""), id, onCtx...)
 }

@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/testrig"
+	"github.com/cricket-cri/cricket/sandbox"
 )
 
 // internal/lease on the containerd client's WithLease: an operation's lease
@@ -110,5 +117,91 @@ func TestOperationLeases(t *testing.T) {
 	}
 	if got := list(); len(got) != 1 || got[0].ID != other.ID {
 		t.Errorf("after RemoveLeftovers: %v, want only %s", got, other.ID)
+	}
+}
+
+// lease.NewContainer creates a container without a lease, and the root
+// label sandbox.WithSnapshot gives a snapshot keeps it through a garbage
+// collection that runs before any record references it (one without the
+// label is collected: the check can fail). Options run without a lease
+// when the caller has none, and with the caller's when it has one.
+func TestContainerWithoutLeaseKeepsRootSnapshot(t *testing.T) {
+	c, err := client.New(testrig.Containerd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ns := fmt.Sprintf("ck-root-%d", time.Now().UnixNano())
+	ctx := namespaces.WithNamespace(context.Background(), ns)
+	sn := c.SnapshotService("overlayfs")
+	t.Cleanup(func() {
+		for _, k := range []string{"rooted", "bare", "ctr-snap"} {
+			sn.Remove(ctx, k)
+		}
+		c.ContainerService().Delete(ctx, "ctr")
+		ls, _ := c.LeasesService().List(ctx)
+		for _, l := range ls {
+			c.LeasesService().Delete(ctx, l, leases.SynchronousDelete)
+		}
+		c.NamespaceService().Delete(ctx, ns)
+	})
+	// A lease deleted synchronously runs the garbage collector before
+	// the deletion returns.
+	collect := func() {
+		t.Helper()
+		l, err := c.LeasesService().Create(ctx, leases.WithRandomID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.LeasesService().Delete(ctx, l, leases.SynchronousDelete); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sn.Prepare(ctx, "rooted", "", snapshots.WithLabels(sandbox.RootLabel())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(ctx, "bare", ""); err != nil {
+		t.Fatal(err)
+	}
+	collect()
+	if _, err := sn.Stat(ctx, "rooted"); err != nil {
+		t.Errorf("rooted snapshot after a collection: %v", err)
+	}
+	if _, err := sn.Stat(ctx, "bare"); !errdefs.IsNotFound(err) {
+		t.Errorf("unreferenced snapshot after a collection: %v, want it collected", err)
+	}
+
+	var optLease []string
+	sawLease := func(ctx context.Context, _ *client.Client, _ *containers.Container) error {
+		id, ok := leases.FromContext(ctx)
+		optLease = append(optLease, fmt.Sprintf("%q %v", id, ok))
+		return nil
+	}
+	spec := func(_ context.Context, _ *client.Client, ctr *containers.Container) error {
+		ctr.Spec, err = typeurl.MarshalAny(&specs.Spec{Version: specs.Version})
+		return err
+	}
+	if _, err := lease.NewContainer(ctx, c, "ctr", sawLease, client.WithRuntime("io.containerd.runc.v2", nil),
+		sandbox.WithSnapshot("overlayfs", "ctr-snap", "", "img", nil), spec); err != nil {
+		t.Fatal(err)
+	}
+	if ls, err := c.LeasesService().List(ctx); err != nil || len(ls) != 0 {
+		t.Errorf("leases after lease.NewContainer: %v (%v), want none", ls, err)
+	}
+	if _, err := sn.Stat(ctx, "ctr-snap"); err != nil {
+		t.Errorf("container's snapshot: %v", err)
+	}
+	lctx, done, err := lease.With(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	id, _ := leases.FromContext(lctx)
+	if _, err := lease.NewContainer(lctx, c, "ctr2", sawLease, client.WithRuntime("io.containerd.runc.v2", nil), spec); err != nil {
+		t.Fatal(err)
+	}
+	c.ContainerService().Delete(ctx, "ctr2")
+	if want := []string{`"" false`, fmt.Sprintf("%q true", id)}; !slices.Equal(optLease, want) {
+		t.Errorf("options saw leases %q, want %q", optLease, want)
 	}
 }
