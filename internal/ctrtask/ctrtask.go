@@ -7,7 +7,8 @@
 // knows all of it, that is three spec-sized round trips on every pod and
 // container start, CPU in cricketd and containerd alike. containerd's
 // task service reads the record itself. Create asks for the rootfs mounts
-// and the task, then takes the client's handle for it.
+// and the task, and returns a handle that needs no further call (see
+// handle).
 package ctrtask
 
 import (
@@ -44,14 +45,15 @@ func Create(ctx context.Context, c *client.Client, ctr client.Container, snapsho
 	for _, m := range mounts {
 		req.Rootfs = append(req.Rootfs, &types.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 	}
-	if _, err := c.TaskService().Create(ctx, req); err != nil {
+	resp, err := c.TaskService().Create(ctx, req)
+	if err != nil {
 		return nil, errgrpc.ToNative(err)
 	}
 	var attach cio.Attach
 	if io != nil {
 		attach = func(*cio.FIFOSet) (cio.IO, error) { return io, nil }
 	}
-	return ctr.Task(ctx, attach)
+	return newHandle(c.TaskService(), ctr, resp.Pid, io, attach), nil
 }
 
 // Delete deletes the exited task of containerd container id by ID, in one
