@@ -1,6 +1,7 @@
 // Package events watches containerd's task events for cricket's namespace
 // and hands exits and OOM kills to the managers that own the tasks, so that
-// state changes are seen when they happen, without polling.
+// state changes are seen when they happen, without polling; and its image
+// events to the image service, which keeps its catalog until they come.
 package events
 
 import (
@@ -71,6 +72,9 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, namespace),
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/oom"`, namespace),
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/delete"`, namespace),
+		fmt.Sprintf(`namespace==%q,topic=="/images/create"`, namespace),
+		fmt.Sprintf(`namespace==%q,topic=="/images/update"`, namespace),
+		fmt.Sprintf(`namespace==%q,topic=="/images/delete"`, namespace),
 	}
 	backoff := 100 * time.Millisecond
 	first := true
@@ -85,6 +89,7 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 			}
 		}
 		first = false
+		watched(handlers, true)
 		started := time.Now()
 	stream:
 		for {
@@ -110,6 +115,7 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 			}
 		}
 		scancel()
+		watched(handlers, false)
 		if time.Since(started) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
@@ -144,5 +150,47 @@ func dispatch(ev any, handlers []Handler) {
 		for _, h := range handlers {
 			h.HandleOOM(e.ContainerID)
 		}
+	case *apievents.ImageCreate, *apievents.ImageUpdate, *apievents.ImageDelete:
+		for _, h := range handlers {
+			if w, ok := h.(imageWatcher); ok {
+				w.changed()
+			}
+		}
 	}
 }
+
+// Images is what the image service needs of the events: to know whether
+// they are watched and when a record changed.
+type Images interface {
+	// Watched is called with true on every subscription (image changes
+	// are seen from now on, none before it were) and with false when the
+	// subscription broke.
+	Watched(bool)
+	// InvalidateCatalog is called for every image record created,
+	// updated or deleted in the namespace, by any client.
+	InvalidateCatalog()
+}
+
+// ImageHandler passes image record changes to images.
+func ImageHandler(images Images) Handler { return imageHandler{images} }
+
+type imageWatcher interface {
+	watched(bool)
+	changed()
+}
+
+func watched(handlers []Handler, on bool) {
+	for _, h := range handlers {
+		if w, ok := h.(imageWatcher); ok {
+			w.watched(on)
+		}
+	}
+}
+
+type imageHandler struct{ images Images }
+
+func (imageHandler) HandleExit(Exit)        {}
+func (imageHandler) HandleOOM(string)       {}
+func (imageHandler) Resync(context.Context) {}
+func (h imageHandler) watched(on bool)      { h.images.Watched(on) }
+func (h imageHandler) changed()             { h.images.InvalidateCatalog() }

@@ -16,20 +16,36 @@ import (
 const PinnedLabel = "io.cricket.image.pinned"
 
 // catalog is a consistent view of the images in cricket's namespace, built
-// from one listing of containerd's image records. containerd stays the only
-// source of truth; nothing here outlives the call that built it.
+// from one listing of containerd's image records and kept until they change
+// (see catalogCache). It is not changed once built: callers share it.
 type catalog struct {
 	byID   map[string]*Image
 	byName map[string]*Image // record name -> image
 }
 
-func (s *Service) catalog(ctx context.Context) (*catalog, error) {
+// catalog returns the kept catalog or lists the records again; kept says
+// which.
+func (s *Service) catalog(ctx context.Context) (cat *catalog, kept bool, err error) {
+	pinned := s.sandboxImage()
+	cat, gen := s.cache.get(pinned)
+	if cat != nil {
+		return cat, true, nil
+	}
+	if cat, err = s.listCatalog(ctx, pinned); err != nil {
+		return nil, false, err
+	}
+	s.cache.put(gen, pinned, cat)
+	return cat, false, nil
+}
+
+// listCatalog builds a catalog from a listing of the image records; pinned
+// is the sandbox image.
+func (s *Service) listCatalog(ctx context.Context, pinned string) (*catalog, error) {
 	recs, err := s.client.ImageService().List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
 	cat := &catalog{byID: map[string]*Image{}, byName: map[string]*Image{}}
-	pinned := s.sandboxImage()
 	for _, r := range recs {
 		ci, err := s.content.get(ctx, r.Target)
 		if errdefs.IsNotFound(err) {

@@ -106,6 +106,8 @@ func (s *Service) pull(ctx context.Context, named reference.Named, auth *Auth) (
 
 // putRecord creates or updates the image record name -> target.
 func (s *Service) putRecord(ctx context.Context, name string, target ocispec.Descriptor) error {
+	// The pull's caller looks the image up next.
+	defer s.cache.invalidate()
 	store := s.client.ImageService()
 	rec := images.Image{Name: name, Target: target}
 	if _, err := store.Create(ctx, rec); err == nil || !errdefs.IsAlreadyExists(err) {

@@ -20,6 +20,9 @@ func (s *Service) Remove(ctx context.Context, ref string) error {
 		return err
 	}
 	store := s.client.ImageService()
+	// What a removal changed is seen by the next lookup, even when it
+	// failed half way.
+	defer s.cache.invalidate()
 	for i, rec := range img.records {
 		// DeleteTarget: a record re-pointed at another image since the
 		// listing (a concurrent pull moved the tag) is left alone.

@@ -54,6 +54,7 @@ type Service struct {
 	// downloads are the layer downloads under way, shared by pulls.
 	downloads *sharedDownloads
 	fsUsage   fsUsageCache
+	cache     catalogCache
 }
 
 // New returns an image Service on a connected containerd client whose
@@ -84,16 +85,26 @@ func New(c *client.Client, opts Options) (*Service, error) {
 // Get resolves ref (a name in any form, a full image ID or a unique ID
 // prefix). Absent images are errdefs NotFound errors.
 func (s *Service) Get(ctx context.Context, ref string) (*Image, error) {
-	cat, err := s.catalog(ctx)
+	cat, kept, err := s.catalog(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return cat.find(ref)
+	img, err := cat.find(ref)
+	if kept && errdefs.IsNotFound(err) {
+		// Made by another client since, its event not yet seen: only a
+		// listing can tell.
+		s.cache.invalidate()
+		if cat, _, err = s.catalog(ctx); err != nil {
+			return nil, err
+		}
+		img, err = cat.find(ref)
+	}
+	return img, err
 }
 
 // List returns every image, each once with all of its tags and digests.
 func (s *Service) List(ctx context.Context) ([]*Image, error) {
-	cat, err := s.catalog(ctx)
+	cat, _, err := s.catalog(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	runtime "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -409,4 +411,70 @@ func TestMultiPlatformIndexResolvesToThisPlatform(t *testing.T) {
 	if len(st.RepoTags) != 0 || !slices.Equal(st.RepoDigests, []string{byDigest}) {
 		t.Fatalf("status after pull by digest = %v", st)
 	}
+}
+
+// cricketd keeps its image catalog between changes, and sees changes
+// another client of its containerd makes: a tag added is found at once
+// (a lookup that misses lists again), a tag moved and a record deleted
+// show in ListImages and ImageStatus within the time an event takes.
+func TestImagesChangedByAnotherClient(t *testing.T) {
+	t.Parallel()
+	reg := testrig.StartRegistry(t)
+	a := testrig.BuildImage(t, testrig.ImageSpec{Labels: map[string]string{"t": "other-client-a"}})
+	b := testrig.BuildImage(t, testrig.ImageSpec{Labels: map[string]string{"t": "other-client-b"}})
+	reg.Push(t, "alpha:1", a)
+	reg.Push(t, "beta:1", b)
+	d := testrig.StartDaemon(t, testrig.DaemonOptions{})
+	idA, idB := pull(t, d, reg.Host+"/alpha:1"), pull(t, d, reg.Host+"/beta:1")
+	c, err := client.New(d.Config.Containerd.Address, client.WithDefaultNamespace(d.Config.Containerd.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	store := c.ImageService()
+	recA, err := store.Get(d.Ctx(), reg.Host+"/alpha:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recB, err := store.Get(d.Ctx(), reg.Host+"/beta:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listImages(t, d, "") // the catalog is kept from here
+
+	// A new tag is found by the very next lookup.
+	alias := reg.Host + "/alias:1"
+	if _, err := store.Create(d.Ctx(), images.Image{Name: alias, Target: recA.Target}); err != nil {
+		t.Fatal(err)
+	}
+	if st := imageStatus(t, d, alias); st.GetId() != idA {
+		t.Fatalf("ImageStatus(%s) right after another client tagged it = %v, want %s", alias, st, idA)
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen within 5s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// The tag moves to the other image.
+	if _, err := store.Update(d.Ctx(), images.Image{Name: alias, Target: recB.Target}, "target"); err != nil {
+		t.Fatal(err)
+	}
+	eventually("tag moved by another client", func() bool { return imageStatus(t, d, alias).GetId() == idB })
+	// The tag is deleted.
+	if err := store.Delete(d.Ctx(), alias); err != nil {
+		t.Fatal(err)
+	}
+	eventually("tag deleted by another client", func() bool {
+		for _, img := range listImages(t, d, "") {
+			if slices.Contains(img.RepoTags, alias) {
+				return false
+			}
+		}
+		return imageStatus(t, d, alias) == nil
+	})
 }
