@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -21,6 +22,7 @@ import (
 	"github.com/cricket-cri/cricket/image"
 	"github.com/cricket-cri/cricket/internal/lease"
 	"github.com/cricket-cri/cricket/internal/listbudget"
+	"github.com/cricket-cri/cricket/internal/procs"
 	"github.com/cricket-cri/cricket/internal/version"
 	"github.com/cricket-cri/cricket/metrics"
 	"github.com/cricket-cri/cricket/network"
@@ -34,6 +36,9 @@ import (
 
 // shutdownGrace bounds how long in-flight calls may finish after a signal.
 const shutdownGrace = 10 * time.Second
+
+// governOnce starts one processor governor per process (see package procs).
+var governOnce sync.Once
 
 // tracingFlushTimeout bounds exporting the last spans at shutdown: an
 // unreachable collector must not hold up a restart.
@@ -49,6 +54,8 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 	base := cfg
 	live := config.NewLive(cfg)
 	log := newLogger(live, logOut)
+	// One governor per process (tests run several daemons in one).
+	governOnce.Do(func() { procs.Govern(ctx, log.With("component", "procs")) })
 	for _, dir := range []string{cfg.Root, cfg.State} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return err
