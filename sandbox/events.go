@@ -17,8 +17,15 @@ func (m *Manager) HandleExit(e events.Exit) {
 		return
 	}
 	expected := sb.Stopping()
+	// A stop writes the checkpoint when it is done (the exit with it);
+	// had it failed first, the next stop, or recovery after a crash,
+	// writes the state containerd then shows.
+	how := checkpoint.Happened
+	if expected {
+		how = checkpoint.Deferred
+	}
 	changed := false
-	err = sb.update(checkpoint.Happened, func(s *Status) bool {
+	err = sb.update(how, func(s *Status) bool {
 		changed = s.State == StateReady
 		s.State, s.ExitedAt = StateNotReady, e.At
 		return changed
