@@ -151,7 +151,18 @@ func TestPauseExitInAnyOrder(t *testing.T) {
 			h.m.HandleExit(exit(sb))
 		}, false, false},
 		{"exit during the stop", func(t *testing.T, h *harness, sb *Sandbox) {
-			h.ctl.onStop = func(sb *Sandbox) { h.m.HandleExit(exit(sb)) }
+			h.ctl.onStop = func(sb *Sandbox) {
+				// The stop writes the checkpoint when it is done: the
+				// exit writes nothing (a write replaces the file).
+				before, err := os.Stat(sb.file.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.m.HandleExit(exit(sb))
+				if after, err := os.Stat(sb.file.Path); err != nil || !os.SameFile(before, after) {
+					t.Errorf("the exit of a stopping pod wrote its checkpoint (%v)", err)
+				}
+			}
 			if err := h.m.Stop(context.Background(), sb.ID); err != nil {
 				t.Fatal(err)
 			}
