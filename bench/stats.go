@@ -55,18 +55,24 @@ func (r *result) add(endpoint, op string, d time.Duration) {
 	r.data[op][endpoint] = append(r.data[op][endpoint], d)
 }
 
-// print writes the table: median, p90, p99 per endpoint and, with two
-// endpoints, the ratio of the medians (first/second).
-func (r *result) print(w io.Writer, endpoints []string) {
-	head := fmt.Sprintf("%-26s", "operation")
+// printHead writes a table's heading: title, a column per endpoint (its
+// name and what, width wide) and, with two endpoints, their ratio.
+func printHead(w io.Writer, title string, endpoints []string, what string, width int) {
+	head := fmt.Sprintf("%-26s", title)
 	for _, e := range endpoints {
-		head += fmt.Sprintf(" | %-30s", e+" median/p90/p99")
+		head += fmt.Sprintf(" | %-*s", width, e+what)
 	}
 	if len(endpoints) == 2 {
 		head += fmt.Sprintf(" | %s/%s", endpoints[0], endpoints[1])
 	}
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w, strings.Repeat("-", len(head)))
+}
+
+// print writes the table: median, p90, p99 per endpoint and, with two
+// endpoints, the ratio of the medians (first/second).
+func (r *result) print(w io.Writer, endpoints []string) {
+	printHead(w, "operation", endpoints, " median/p90/p99", 30)
 	for _, op := range r.ops {
 		line := fmt.Sprintf("%-26s", op)
 		for _, e := range endpoints {
@@ -86,15 +92,7 @@ func (r *result) print(w io.Writer, endpoints []string) {
 // printMeans writes a table of the means per endpoint and, with two
 // endpoints, their ratio (first/second), with a total row.
 func (r *result) printMeans(w io.Writer, title string, endpoints []string) {
-	head := fmt.Sprintf("%-26s", title)
-	for _, e := range endpoints {
-		head += fmt.Sprintf(" | %-12s", e+" mean")
-	}
-	if len(endpoints) == 2 {
-		head += fmt.Sprintf(" | %s/%s", endpoints[0], endpoints[1])
-	}
-	fmt.Fprintln(w, head)
-	fmt.Fprintln(w, strings.Repeat("-", len(head)))
+	printHead(w, title, endpoints, " mean", 12)
 	total := make([]time.Duration, len(endpoints))
 	row := func(name string, v []time.Duration) {
 		line := fmt.Sprintf("%-26s", name)
