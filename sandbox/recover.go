@@ -11,6 +11,7 @@ import (
 
 	"github.com/cricket-cri/cricket/internal/checkpoint"
 	"github.com/cricket-cri/cricket/internal/mounts"
+	"github.com/cricket-cri/cricket/internal/shimproc"
 	"github.com/cricket-cri/cricket/spec"
 )
 
@@ -89,6 +90,12 @@ func (m *Manager) rollback(ctx context.Context, sb *Sandbox) {
 	// cgroup behind, unknown to containerd.
 	m.killSandboxShims(sb.ID)
 	m.removeDeadShimSocket(sb)
+	// A shim killed while creating the pause task leaves that task's
+	// runtime state, which containerd does not ask the shim's delete
+	// command to remove.
+	if err := shimproc.RemoveState(m.opts.Namespace, sb.ID); err != nil {
+		m.opts.Log.Warn("remove runtime state of the pause task", "sandbox", sb.ID, "error", err)
+	}
 	removeCgroup(spec.CgroupFSPath(m.CgroupsPath(sb, sb.ID)))
 	if !sb.HostNetwork() {
 		// CNI DEL is safe when ADD never ran or ran half way.

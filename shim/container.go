@@ -21,6 +21,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	_ "github.com/opencontainers/cgroups/devices" // the device rules of libcontainer's cgroup managers
+
+	"github.com/cricket-cri/cricket/internal/shimproc"
 )
 
 // container is one task: a libcontainer container, its init process and
@@ -42,7 +44,7 @@ type container struct {
 // stateRoot is where libcontainer keeps the state of a namespace's
 // containers (runc's is /run/containerd/runc/<namespace>).
 func stateRoot(namespace string) string {
-	return filepath.Join("/run/containerd/cricket", namespace)
+	return filepath.Join(shimproc.CricketStateRoot, namespace)
 }
 
 // readSpec reads a bundle's OCI spec.

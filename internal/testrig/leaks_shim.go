@@ -19,11 +19,6 @@ import (
 // mounts) and the shims' sockets. A shim killed with -9 leaves all of them
 // to its delete command.
 
-// shimStateRoots are where the shims keep their containers' state, by
-// namespace: runc's (the runc shim's default root) and libcontainer's in
-// cricket's shim.
-var shimStateRoots = []string{"/run/containerd/runc", "/run/containerd/cricket"}
-
 // containerdAddress is the socket of the daemon's containerd (the shims'
 // -address).
 func (d *Daemon) containerdAddress() string {
@@ -43,7 +38,7 @@ func (d *Daemon) bundleDir() string {
 // the daemon's namespace.
 func (d *Daemon) runtimeState() (state, bundles []string, err error) {
 	ns := d.Config.Containerd.Namespace
-	for _, root := range shimStateRoots {
+	for _, root := range shimproc.StateRoots {
 		names, err := dirEntries(filepath.Join(root, ns), false)
 		if err != nil {
 			return nil, nil, err
