@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg *config.Config, logOut io.Writer, reloads Relo
 	// Recover before serving: every call must see the state as it was.
 	// Events start first so that no exit falls between recovery and the
 	// subscription (a duplicate exit is harmless).
-	monitor := events.Start(cc, cfg.Containerd.Namespace, log.With("component", "events"), sandboxes, containers, events.ImageHandler(images))
+	monitor := events.Start(cc, cfg.Containerd.Namespace, log.With("component", "events"), images, sandboxes, containers)
 	defer monitor.Stop()
 	// cricketd serves at once (Status must answer even when containerd
 	// does not); pod and container calls wait for recovery, which needs

@@ -51,12 +51,13 @@ type Monitor struct {
 }
 
 // Start subscribes to task exit, deletion and OOM events of namespace and dispatches
-// them to handlers until Stop. A broken subscription is re-established
-// (with backoff), followed by a Resync.
-func Start(c *client.Client, namespace string, log *slog.Logger, handlers ...Handler) *Monitor {
+// them to handlers until Stop, and its image record changes to images. A
+// broken subscription is re-established (with backoff), followed by a
+// Resync.
+func Start(c *client.Client, namespace string, log *slog.Logger, images Images, handlers ...Handler) *Monitor {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{cancel: cancel, done: make(chan struct{})}
-	go m.run(ctx, c, namespace, log, handlers)
+	go m.run(ctx, c, namespace, log, images, handlers)
 	return m
 }
 
@@ -66,7 +67,7 @@ func (m *Monitor) Stop() {
 	<-m.done
 }
 
-func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, log *slog.Logger, handlers []Handler) {
+func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, log *slog.Logger, images Images, handlers []Handler) {
 	defer close(m.done)
 	filters := []string{
 		fmt.Sprintf(`namespace==%q,topic=="/tasks/exit"`, namespace),
@@ -89,7 +90,7 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 			}
 		}
 		first = false
-		watched(handlers, true)
+		images.Watched(true)
 		started := time.Now()
 	stream:
 		for {
@@ -111,11 +112,11 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 					log.Warn("undecodable containerd event", "topic", env.Topic, "error", err)
 					continue
 				}
-				dispatch(ev, handlers)
+				dispatch(ev, images, handlers)
 			}
 		}
 		scancel()
-		watched(handlers, false)
+		images.Watched(false)
 		if time.Since(started) > 10*time.Second {
 			backoff = 100 * time.Millisecond
 		}
@@ -128,7 +129,7 @@ func (m *Monitor) run(ctx context.Context, c *client.Client, namespace string, l
 	}
 }
 
-func dispatch(ev any, handlers []Handler) {
+func dispatch(ev any, images Images, handlers []Handler) {
 	switch e := ev.(type) {
 	case *apievents.TaskExit:
 		x := Exit{ContainerID: e.ContainerID, ExecID: e.ID, PID: e.Pid, Status: e.ExitStatus}
@@ -151,11 +152,7 @@ func dispatch(ev any, handlers []Handler) {
 			h.HandleOOM(e.ContainerID)
 		}
 	case *apievents.ImageCreate, *apievents.ImageUpdate, *apievents.ImageDelete:
-		for _, h := range handlers {
-			if w, ok := h.(imageWatcher); ok {
-				w.changed()
-			}
-		}
+		images.InvalidateCatalog()
 	}
 }
 
@@ -170,27 +167,3 @@ type Images interface {
 	// updated or deleted in the namespace, by any client.
 	InvalidateCatalog()
 }
-
-// ImageHandler passes image record changes to images.
-func ImageHandler(images Images) Handler { return imageHandler{images} }
-
-type imageWatcher interface {
-	watched(bool)
-	changed()
-}
-
-func watched(handlers []Handler, on bool) {
-	for _, h := range handlers {
-		if w, ok := h.(imageWatcher); ok {
-			w.watched(on)
-		}
-	}
-}
-
-type imageHandler struct{ images Images }
-
-func (imageHandler) HandleExit(Exit)        {}
-func (imageHandler) HandleOOM(string)       {}
-func (imageHandler) Resync(context.Context) {}
-func (h imageHandler) watched(on bool)      { h.images.Watched(on) }
-func (h imageHandler) changed()             { h.images.InvalidateCatalog() }

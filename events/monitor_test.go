@@ -18,13 +18,24 @@ func (r *recorder) HandleExit(e Exit)      { r.exits = append(r.exits, e) }
 func (r *recorder) HandleOOM(id string)    { r.ooms = append(r.ooms, id) }
 func (r *recorder) Resync(context.Context) {}
 
+// images counts catalog invalidations.
+type images struct{ invalidated int }
+
+func (*images) Watched(bool)         {}
+func (i *images) InvalidateCatalog() { i.invalidated++ }
+
 func TestDispatch(t *testing.T) {
 	at := time.Unix(1700000000, 0).UTC()
 	var a, b recorder
-	dispatch(&apievents.TaskExit{ContainerID: "c", ID: "c", Pid: 7, ExitStatus: 3, ExitedAt: timestamppb.New(at)}, []Handler{&a, &b})
-	dispatch(&apievents.TaskDelete{ContainerID: "c", Pid: 7, ExitStatus: 3, ExitedAt: timestamppb.New(at)}, []Handler{&a, &b})
-	dispatch(&apievents.TaskOOM{ContainerID: "c"}, []Handler{&a, &b})
-	dispatch(&apievents.TaskCreate{ContainerID: "c"}, []Handler{&a, &b})
+	var imgs images
+	dispatch(&apievents.TaskExit{ContainerID: "c", ID: "c", Pid: 7, ExitStatus: 3, ExitedAt: timestamppb.New(at)}, &imgs, []Handler{&a, &b})
+	dispatch(&apievents.TaskDelete{ContainerID: "c", Pid: 7, ExitStatus: 3, ExitedAt: timestamppb.New(at)}, &imgs, []Handler{&a, &b})
+	dispatch(&apievents.TaskOOM{ContainerID: "c"}, &imgs, []Handler{&a, &b})
+	dispatch(&apievents.TaskCreate{ContainerID: "c"}, &imgs, []Handler{&a, &b})
+	dispatch(&apievents.ImageDelete{Name: "busybox"}, &imgs, []Handler{&a, &b})
+	if imgs.invalidated != 1 {
+		t.Errorf("catalog invalidated %d times by one image event, want once", imgs.invalidated)
+	}
 	for _, r := range []recorder{a, b} {
 		want := []Exit{
 			{ContainerID: "c", ExecID: "c", PID: 7, Status: 3, At: at},

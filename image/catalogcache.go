@@ -20,7 +20,8 @@ import (
 // client has just made is found even before its event.
 type catalogCache struct {
 	mu sync.Mutex
-	// watched: image events reach Invalidate, so a catalog may be kept.
+	// watched: image events reach InvalidateCatalog, so a catalog may be
+	// kept.
 	watched bool
 	// gen counts invalidations: a catalog built across one is not kept.
 	gen uint64
@@ -58,6 +59,16 @@ func (c *catalogCache) invalidate() {
 	c.cat = nil
 }
 
+// setWatched records whether image events are watched, and drops the kept
+// catalog in the same critical section.
+func (c *catalogCache) setWatched(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watched = on
+	c.gen++
+	c.cat = nil
+}
+
 // Watched says whether containerd's image events are watched and passed
 // to InvalidateCatalog, so that a catalog may be kept between them. Either
 // way the catalog is dropped: changes before a subscription, or after it
@@ -65,10 +76,7 @@ func (c *catalogCache) invalidate() {
 // moment after the client asked for it, so a catalog built in its first
 // second is dropped once more.
 func (s *Service) Watched(on bool) {
-	s.cache.mu.Lock()
-	s.cache.watched = on
-	s.cache.mu.Unlock()
-	s.cache.invalidate()
+	s.cache.setWatched(on)
 	if on {
 		time.AfterFunc(time.Second, s.cache.invalidate)
 	}

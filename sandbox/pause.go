@@ -52,8 +52,6 @@ func (p *pauseController) Create(ctx context.Context, sb *Sandbox, img *image.Im
 	snapshot := WithSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), &rootfs)
 	if u := sb.UserNS(); u != nil {
 		snapshot = WithRemappedSnapshot(m.opts.Snapshotter, sb.ID, img.ChainID, img.RepoTagOrID(), u)
-	}
-	if sb.UserNS() != nil {
 		// The remapped copy of the image is made unreferenced first: the
 		// lease keeps it from the garbage collector until the record
 		// references it (WithSnapshot's root label does this otherwise).

@@ -49,11 +49,7 @@ func Create(ctx context.Context, c *client.Client, ctr client.Container, snapsho
 	if err != nil {
 		return nil, errgrpc.ToNative(err)
 	}
-	var attach cio.Attach
-	if io != nil {
-		attach = func(*cio.FIFOSet) (cio.IO, error) { return io, nil }
-	}
-	return newHandle(c.TaskService(), ctr, resp.Pid, io, attach), nil
+	return newHandle(c.TaskService(), ctr, resp.Pid, io), nil
 }
 
 // Delete deletes the exited task of containerd container id by ID, in one

@@ -30,8 +30,7 @@ import (
 // loads the client's handle once, on first use.
 type handle struct {
 	proc
-	ctr    client.Container
-	attach cio.Attach
+	ctr client.Container
 
 	mu     sync.Mutex
 	loaded client.Task
@@ -39,8 +38,8 @@ type handle struct {
 
 var _ client.Task = (*handle)(nil)
 
-func newHandle(ts tasks.TasksClient, ctr client.Container, pid uint32, io cio.IO, attach cio.Attach) *handle {
-	h := &handle{proc: proc{ts: ts, cid: ctr.ID(), io: io}, ctr: ctr, attach: attach}
+func newHandle(ts tasks.TasksClient, ctr client.Container, pid uint32, io cio.IO) *handle {
+	h := &handle{proc: proc{ts: ts, cid: ctr.ID(), io: io}, ctr: ctr}
 	h.pid.Store(pid)
 	return h
 }
@@ -50,7 +49,12 @@ func (h *handle) full(ctx context.Context) (client.Task, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.loaded == nil {
-		t, err := h.ctr.Task(ctx, h.attach)
+		// The client's handle takes over the task's stdio, if it has any.
+		var attach cio.Attach
+		if h.io != nil {
+			attach = func(*cio.FIFOSet) (cio.IO, error) { return h.io, nil }
+		}
+		t, err := h.ctr.Task(ctx, attach)
 		if err != nil {
 			return nil, err
 		}
